@@ -1,0 +1,1 @@
+"""Object-detection prediction service: FastAPI on AWS Lambda (Mangum), ONNX Runtime inference."""

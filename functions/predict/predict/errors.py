@@ -1,0 +1,58 @@
+"""The prediction service's typed errors.
+
+``predict.app`` maps each class to one HTTP status (``app.ERROR_STATUS``); everything else
+raised here is a bug and answers 500.
+"""
+
+
+class PredictError(Exception):
+    """Base class of the service's expected errors; ``str(error)`` is the client message."""
+
+
+class InvalidRequestError(PredictError):
+    """The request cannot be served as sent (-> 4xx)."""
+
+
+class EmptyImageError(InvalidRequestError):
+    """The body or the uploaded file has no bytes."""
+
+
+class MissingFileFieldError(InvalidRequestError):
+    """A multipart request without an uploaded file in the ``file`` field."""
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """The request's Content-Type is neither an accepted image type nor multipart."""
+
+
+class ImageDecodeError(InvalidRequestError):
+    """The bytes are not a complete JPEG, PNG, WebP or BMP image (unknown, corrupt, truncated)."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The body exceeds the configured byte limit, or the image exceeds the pixel limit
+    (a decompression bomb)."""
+
+
+class ModelUnavailableError(PredictError):
+    """No model can serve (-> 503): nothing loaded yet and the aliased version cannot load."""
+
+
+class AliasNotFoundError(ModelUnavailableError):
+    """The SSM alias parameter is missing, unreadable, or names no version yet (``"none"``)."""
+
+
+class ModelVersionNotFoundError(ModelUnavailableError):
+    """The aliased version has no ``manifest.json`` or ``model.onnx`` in S3."""
+
+
+class InvalidManifestError(ModelUnavailableError):
+    """``manifest.json`` is not a valid :class:`predict.manifest.ModelManifest` for the version."""
+
+
+class ChecksumMismatchError(ModelUnavailableError):
+    """``model.onnx`` does not match the manifest's SHA-256."""
+
+
+class ModelLoadError(ModelUnavailableError):
+    """ONNX Runtime cannot load the file, or it does not fit the manifest."""

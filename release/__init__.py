@@ -1,0 +1,1 @@
+"""Release operations: promote a published model version, roll back, show what serves."""

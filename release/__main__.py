@@ -1,0 +1,3 @@
+from release.cli import app
+
+app(prog_name="python -m release")

@@ -1,0 +1,34 @@
+"""The MLflow side of a release: the registered model's ``champion`` alias."""
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from release.settings import DeploymentSettings
+
+
+class ChampionAlias:
+    """The MLflow alias (default ``champion``) that follows the SSM serving alias."""
+
+    def __init__(self, settings: DeploymentSettings):
+        self._client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        self._model_name = settings.registered_model_name
+        self._alias = settings.champion_alias
+
+    def get(self) -> str | None:
+        """The version the alias names, or None when it is unset."""
+        try:
+            version = self._client.get_model_version_by_alias(self._model_name, self._alias)
+        except MlflowException:
+            return None
+        return str(version.version)
+
+    def set(self, version: str) -> None:
+        """Point the alias at a registered model version (raises if the version is unknown)."""
+        self._client.set_registered_model_alias(self._model_name, self._alias, version)
+
+    def restore(self, version: str | None) -> None:
+        """Put the alias back to ``version``, deleting it when it was unset."""
+        if version is None:
+            self._client.delete_registered_model_alias(self._model_name, self._alias)
+        else:
+            self.set(version)

@@ -1,0 +1,236 @@
+"""Helpers for the predict function's tests: test model export, publishing, API events.
+
+The ONNX models are YOLO11n built from ``yolo11n.yaml`` (no pretrained weights can be
+downloaded here). An untrained YOLO11n answers the same constant score everywhere, which
+would make a parity test meaningless, so :func:`export_test_model` first recalibrates the
+BatchNorm statistics on the two test photos, then rescales the class logits so that about
+0.5 % of anchors per class score above 0.5: detections then depend on the image content.
+"""
+
+import base64
+import importlib.util
+import io
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+
+from predict.manifest import ModelManifest, manifest_key, onnx_key
+from predict.model_store import sha256_file
+
+CLASS_NAMES = {0: "circle", 1: "square", 2: "triangle"}
+SQUARE_IMGSZ = (320, 320)
+WIDE_IMGSZ = (256, 384)
+"""Non-square export size, (height, width)."""
+MODEL_NAME = "detector-test"
+BUCKET = "models-test"
+ALIAS_PARAMETER = "/detector/test/model-alias"
+ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
+
+
+def export_test_model(imgsz: tuple[int, int], workdir: Path) -> Path:
+    """Build, calibrate and export a 3-class YOLO11n to ONNX (opset 17) at ``imgsz``."""
+    import cv2
+    import torch
+    import yaml
+    from ultralytics import YOLO
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.nn.modules.head import Detect
+    from ultralytics.nn.tasks import yaml_model_load
+
+    cfg = yaml_model_load("yolo11n.yaml")  # from the wheel, with scale "n" guessed from the name
+    cfg["nc"] = len(CLASS_NAMES)
+    model_yaml = workdir / "yolo11n.yaml"
+    model_yaml.write_text(yaml.safe_dump(cfg))
+
+    torch.manual_seed(0)
+    yolo = YOLO(str(model_yaml), task="detect")
+    yolo.model.names = dict(CLASS_NAMES)
+    net = yolo.model
+    photos = [cv2.imread(str(ASSETS / name)) for name in ("bus.jpg", "zidane.jpg")]
+    batch = np.stack([LetterBox(imgsz)(image=p)[..., ::-1] for p in photos])
+    x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).float() / 255
+
+    for module in net.modules():  # BatchNorm statistics of real activations, not the init ones
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    net.train()
+    with torch.no_grad():
+        net(x)
+    net.eval()
+
+    head = next(m for m in net.modules() if isinstance(m, Detect))
+    logits: list[torch.Tensor] = []
+    hooks = [
+        branch[-1].register_forward_hook(lambda _m, _i, out: logits.append(out.detach()))
+        for branch in head.cv3
+    ]
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    flat = torch.cat([t.permute(1, 0, 2, 3).reshape(head.nc, -1) for t in logits], dim=1)
+    threshold, slope = torch.quantile(flat, 0.995, dim=1), 1.0 / flat.std(dim=1)
+    with torch.no_grad():
+        for branch in head.cv3:  # logit' = (logit - q99.5) / std, per class
+            conv = branch[-1]
+            conv.weight.mul_(slope[:, None, None, None])
+            conv.bias.copy_(slope * (conv.bias - threshold))
+
+    with pytest.MonkeyPatch.context() as env, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's legacy ONNX exporter
+        env.chdir(workdir)  # the exporter writes next to the current directory
+        exported = Path(yolo.export(format="onnx", opset=17, imgsz=imgsz, simplify=True))
+        exported = exported.resolve()
+    target = workdir / f"model_{imgsz[0]}x{imgsz[1]}.onnx"
+    shutil.move(exported, target)
+    return target
+
+
+def encode(rgb: np.ndarray, fmt: str, **params) -> bytes:
+    """Encode an array with Pillow (``fmt`` a Pillow format name)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def publish(
+    version: str,
+    onnx_path: Path,
+    imgsz: tuple[int, int],
+    sha256: str | None = None,
+    upload_onnx: bool = True,
+) -> ModelManifest:
+    """Publish a model version to the moto bucket as the training job does."""
+    manifest = ModelManifest(
+        model_name=MODEL_NAME,
+        version=version,
+        sha256=sha256 or sha256_file(onnx_path),
+        size_bytes=onnx_path.stat().st_size,
+        class_names=CLASS_NAMES,
+        imgsz=imgsz,
+        mlflow_run_id=f"run-{version}",
+        metrics={"mAP50": 0.5, "mAP50-95": 0.3},
+    )
+    s3 = boto3.client("s3")
+    if upload_onnx:
+        s3.upload_file(str(onnx_path), BUCKET, onnx_key(MODEL_NAME, version))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=manifest_key(MODEL_NAME, version),
+        Body=manifest.model_dump_json().encode(),
+        ContentType="application/json",
+    )
+    return manifest
+
+
+def set_alias(version: str) -> None:
+    """Point the SSM alias at ``version`` (creates or overwrites the parameter)."""
+    boto3.client("ssm").put_parameter(
+        Name=ALIAS_PARAMETER, Value=version, Type="String", Overwrite=True
+    )
+
+
+def multipart_body(
+    fields: dict[str, tuple[str | None, bytes, str | None]], boundary: str | None = None
+) -> tuple[bytes, str]:
+    """``name -> (filename, content, content_type)`` -> (body, Content-Type header).
+
+    A part without a filename is a plain form field, as a browser sends it.
+    """
+    boundary = boundary or f"----pytest{uuid.uuid4().hex}"
+    parts = []
+    for name, (filename, content, content_type) in fields.items():
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        parts.append(head.encode() + b"\r\n" + content + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def rest_event(
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    query: dict[str, str | list[str]] | None = None,
+    base64_encoded: bool = True,
+    request_id: str | None = None,
+) -> dict:
+    """An API Gateway REST (v1) proxy event, as ``sam local generate-event apigateway
+    aws-proxy`` shapes it; a binary body is base64-encoded (``isBase64Encoded: true``), as
+    API Gateway sends bodies of its ``BinaryMediaTypes``.
+    """
+    headers = {
+        "Accept": "*/*",
+        "Host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "curl/8.5.0",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Port": "443",
+    }
+    if content_type:
+        headers["Content-Type"] = content_type
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
+    request_id = request_id or str(uuid.uuid4())
+    multi_query = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
+    if body is None:
+        encoded = None
+    elif base64_encoded:
+        encoded = base64.b64encode(body).decode()
+    else:
+        encoded = body.decode()
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "resourceId": "123456",
+            "stage": "dev",
+            "requestId": request_id,
+            "requestTime": "09/Apr/2015:12:34:56 +0000",
+            "requestTimeEpoch": 1428582896000,
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "curl/8.5.0"},
+            "path": f"/dev{path}",
+            "resourcePath": path,
+            "httpMethod": method,
+            "apiId": "abcdef1234",
+            "protocol": "HTTP/1.1",
+        },
+        "body": encoded,
+        "isBase64Encoded": base64_encoded and body is not None,
+    }
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that Powertools reads."""
+
+    function_name: str = "PredictFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/PredictFunction"
+    log_stream_name: str = "2026/01/01/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000

@@ -1,0 +1,219 @@
+"""predict.detector answers like Ultralytics' own ONNX predict, on non-square photos and sizes.
+
+Both sides get the same RGB pixels (decoded once with Pillow; Ultralytics takes them as
+BGR) and the same ONNX file; Ultralytics letterboxes with OpenCV and post-processes with
+torch. The mutation tests prove the comparison catches a letterbox or scaling error in
+either axis.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import predict.detector
+from predict import processing
+from predict.detector import Detection, Detector, create_session
+from predict.images import decode_image
+from tests.functions.predict.support import CLASS_NAMES, SQUARE_IMGSZ, WIDE_IMGSZ
+
+CONF = 0.25
+"""The calibrated test models give 20-60 detections per photo above this."""
+IOU = 0.7
+BOX_TOLERANCE_PX = 1.0
+"""Max per-coordinate difference of matched boxes, in original-image pixels."""
+CONF_TOLERANCE = 0.01
+MIN_DETECTIONS = 10
+
+CASES = [
+    (photo, imgsz) for photo in ("bus.jpg", "zidane.jpg") for imgsz in (SQUARE_IMGSZ, WIDE_IMGSZ)
+]
+
+
+@pytest.fixture(scope="module")
+def photos(bus_jpeg: bytes, zidane_jpeg: bytes) -> dict[str, np.ndarray]:
+    return {"bus.jpg": decode_image(bus_jpeg), "zidane.jpg": decode_image(zidane_jpeg)}
+
+
+@pytest.fixture(scope="module")
+def ultralytics_detections(
+    onnx_models: dict[tuple[int, int], Path], photos: dict[str, np.ndarray]
+) -> dict[tuple[str, tuple[int, int]], list[tuple[int, float, np.ndarray]]]:
+    """(photo, imgsz) -> Ultralytics' (class_id, confidence, xyxy) for the same ONNX file."""
+    from ultralytics import YOLO
+
+    out = {}
+    for imgsz, path in onnx_models.items():
+        model = YOLO(str(path), task="detect")
+        for name, rgb in photos.items():
+            (result,) = model.predict(
+                np.ascontiguousarray(rgb[..., ::-1]),
+                imgsz=list(imgsz),
+                conf=CONF,
+                iou=IOU,
+                max_det=300,
+                verbose=False,
+            )
+            boxes = result.boxes
+            out[name, imgsz] = [
+                (int(c), float(s), b)
+                for b, s, c in zip(
+                    boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy(), strict=True
+                )
+            ]
+    return out
+
+
+def assert_same_detections(
+    ours: list[Detection], reference: list[tuple[int, float, np.ndarray]]
+) -> tuple[float, float]:
+    """Pair every reference detection with one of ours of the same class and a box within
+    tolerance; return the largest box and confidence differences."""
+    assert len(ours) == len(reference), f"{len(ours)} detections, Ultralytics {len(reference)}"
+    unused = list(ours)
+    worst_box = worst_conf = 0.0
+    for class_id, confidence, box in reference:
+        candidates = [d for d in unused if d.class_id == class_id]
+        assert candidates, f"no class {class_id} detection left for {box}"
+        best = min(candidates, key=lambda d: float(np.abs(np.subtract(d.box, box)).max()))
+        box_diff = float(np.abs(np.subtract(best.box, box)).max())
+        assert box_diff <= BOX_TOLERANCE_PX, f"class {class_id} box {best.box} vs {box}"
+        conf_diff = abs(best.confidence - confidence)
+        assert conf_diff <= CONF_TOLERANCE, f"confidence {best.confidence} vs {confidence}"
+        unused.remove(best)
+        worst_box, worst_conf = max(worst_box, box_diff), max(worst_conf, conf_diff)
+    return worst_box, worst_conf
+
+
+@pytest.mark.parametrize(("photo", "imgsz"), CASES)
+def test_parity_with_ultralytics_onnx_predict(
+    onnx_models, photos, ultralytics_detections, photo: str, imgsz: tuple[int, int]
+) -> None:
+    reference = ultralytics_detections[photo, imgsz]
+    assert len(reference) >= MIN_DETECTIONS, "the test model must find objects"
+    assert len({c for c, _, _ in reference}) >= 2, "the test model must find several classes"
+
+    detector = Detector(onnx_models[imgsz], CLASS_NAMES, imgsz)
+    ours = detector.predict(photos[photo], conf=CONF, iou=IOU, max_det=300)
+
+    worst_box, worst_conf = assert_same_detections(ours, reference)
+    print(
+        f"{photo} {imgsz}: {len(ours)} detections, max |box| {worst_box:.2e} px, "
+        f"max |conf| {worst_conf:.2e}"
+    )
+    h, w = photos[photo].shape[:2]
+    for d in ours:
+        assert d.class_name == CLASS_NAMES[d.class_id]
+        assert 0 <= d.box[0] <= d.box[2] <= w and 0 <= d.box[1] <= d.box[3] <= h
+
+
+def _letterbox_pad_left_only(image, new_shape):
+    out = processing.letterbox(image, new_shape)
+    top, left = out.pad
+    return processing.Letterboxed(np.roll(out.image, -left, axis=1), out.gain, (top, 0))
+
+
+def _letterbox_pad_top_only(image, new_shape):
+    out = processing.letterbox(image, new_shape)
+    top, left = out.pad
+    return processing.Letterboxed(np.roll(out.image, -top, axis=0), out.gain, (0, left))
+
+
+def _scale_boxes_ignoring(axis: int):
+    def scale(boxes, input_shape, image_shape):
+        h0, w0 = image_shape
+        gain = min(input_shape[0] / h0, input_shape[1] / w0)
+        pad = [(input_shape[1] - round(w0 * gain)) / 2, (input_shape[0] - round(h0 * gain)) / 2]
+        pad[axis] = 0
+        out = boxes.copy()
+        out[:, [0, 2]] = ((out[:, [0, 2]] - pad[0]) / gain).clip(0, w0)
+        out[:, [1, 3]] = ((out[:, [1, 3]] - pad[1]) / gain).clip(0, h0)
+        return out
+
+    return scale
+
+
+def _scale_boxes_gain_from_wrong_side(boxes, input_shape, image_shape):
+    h0, w0 = image_shape
+    gain = max(input_shape[0] / h0, input_shape[1] / w0)  # the bug: max instead of min
+    pad_x, pad_y = (input_shape[1] - w0 * gain) / 2, (input_shape[0] - h0 * gain) / 2
+    out = boxes.copy()
+    out[:, [0, 2]] = ((out[:, [0, 2]] - pad_x) / gain).clip(0, w0)
+    out[:, [1, 3]] = ((out[:, [1, 3]] - pad_y) / gain).clip(0, h0)
+    return out
+
+
+MUTATIONS = {
+    # name: (attribute of predict.detector to replace, replacement, photo whose padding it breaks)
+    "letterbox not centred in x": ("letterbox", _letterbox_pad_left_only, "bus.jpg"),
+    "letterbox not centred in y": ("letterbox", _letterbox_pad_top_only, "zidane.jpg"),
+    "scale_boxes ignores x padding": ("scale_boxes", _scale_boxes_ignoring(0), "bus.jpg"),
+    "scale_boxes ignores y padding": ("scale_boxes", _scale_boxes_ignoring(1), "zidane.jpg"),
+    "gain from the wrong side (x)": ("scale_boxes", _scale_boxes_gain_from_wrong_side, "bus.jpg"),
+    "gain from the wrong side (y)": (
+        "scale_boxes",
+        _scale_boxes_gain_from_wrong_side,
+        "zidane.jpg",
+    ),
+}
+
+
+@pytest.mark.parametrize("imgsz", [SQUARE_IMGSZ, WIDE_IMGSZ])
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_parity_check_catches_geometry_bugs(
+    onnx_models,
+    photos,
+    ultralytics_detections,
+    monkeypatch: pytest.MonkeyPatch,
+    mutation: str,
+    imgsz: tuple[int, int],
+) -> None:
+    attribute, replacement, photo = MUTATIONS[mutation]
+    monkeypatch.setattr(predict.detector, attribute, replacement)
+    detector = Detector(onnx_models[imgsz], CLASS_NAMES, imgsz)
+    ours = detector.predict(photos[photo], conf=CONF, iou=IOU)
+    with pytest.raises(AssertionError):
+        assert_same_detections(ours, ultralytics_detections[photo, imgsz])
+
+
+def test_detector_accepts_a_session_and_filters_classes(onnx_models, photos) -> None:
+    session = create_session(onnx_models[WIDE_IMGSZ], intra_op_threads=1)
+    detector = Detector(session, CLASS_NAMES, WIDE_IMGSZ)
+    assert detector.session is session
+    everything = detector.predict(photos["bus.jpg"], conf=CONF)
+    only_square = detector.predict(photos["bus.jpg"], conf=CONF, classes=[1])
+    assert only_square and {d.class_id for d in only_square} == {1}
+    assert only_square == [d for d in everything if d.class_id == 1]
+    assert len(detector.predict(photos["bus.jpg"], conf=CONF, max_det=3)) == 3
+    assert detector.predict(photos["bus.jpg"], conf=0.999) == []
+
+
+def test_detector_works_on_tiny_and_extreme_aspect_images(onnx_models) -> None:
+    detector = Detector(onnx_models[SQUARE_IMGSZ], CLASS_NAMES, SQUARE_IMGSZ)
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1, 3), (3, 2000, 3), (2000, 3, 3), (17, 31, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        for d in detector.predict(image, conf=0.0, max_det=20):
+            assert 0 <= d.box[0] <= d.box[2] <= shape[1]
+            assert 0 <= d.box[1] <= d.box[3] <= shape[0]
+
+
+def test_detector_rejects_mismatched_imgsz_and_bad_images(onnx_models) -> None:
+    with pytest.raises(ValueError, match="imgsz"):
+        Detector(onnx_models[WIDE_IMGSZ], CLASS_NAMES, (384, 256))
+    with pytest.raises(ValueError, match="classes"):
+        Detector(onnx_models[SQUARE_IMGSZ], {0: "only"}, SQUARE_IMGSZ).predict(
+            np.zeros((10, 10, 3), np.uint8)
+        )
+    detector = Detector(onnx_models[SQUARE_IMGSZ], CLASS_NAMES, SQUARE_IMGSZ)
+    for bad in [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((5, 5, 3))]:
+        with pytest.raises(ValueError, match="uint8"):
+            detector.predict(bad)
+
+
+def test_create_session_sets_threads(onnx_models) -> None:
+    session = create_session(onnx_models[SQUARE_IMGSZ], intra_op_threads=2)
+    assert isinstance(session, ort.InferenceSession)
+    assert session.get_session_options().intra_op_num_threads == 2
+    assert session.get_providers() == ["CPUExecutionProvider"]

@@ -1,0 +1,103 @@
+"""The stack deployed to the host LocalStack under its own names, and two model versions
+trained by the real training job and published to its bucket."""
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from predict.detector import Detection, Detector
+from predict.images import decode_image
+from release.alias import ModelAlias
+from release.api import PredictApi
+from release.settings import DeploymentSettings
+from release.stack import api_base_url
+from tests.conftest import ROOT
+from training.config import load_config
+from training.pipeline import PublishedModel, run_training
+from training.settings import TrainingSettings
+
+STACK = "detector-it"
+BUCKET = "detector-models-it"
+ALIAS_PARAMETER = "/detector/it/model-alias"
+ALIAS_TTL_S = 1
+
+
+def _deploy(*args: str) -> None:
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "deploy.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/deploy.sh {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+@pytest.fixture(scope="session")
+def deployment(localstack, tmp_path_factory) -> DeploymentSettings:
+    return DeploymentSettings(
+        aws_endpoint_url=localstack,
+        stack_name=STACK,
+        models_bucket=BUCKET,
+        alias_parameter=ALIAS_PARAMETER,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}",
+    )
+
+
+@pytest.fixture(scope="session")
+def api(deployment: DeploymentSettings) -> Iterator[PredictApi]:
+    """``sam build`` + ``sam deploy`` of template.yaml as stack detector-it; deleted after."""
+    _deploy(
+        "deploy",
+        "--stack-name",
+        STACK,
+        "--parameter-overrides",
+        f"Stage=it ModelsBucketName={BUCKET} AliasParameterName={ALIAS_PARAMETER} "
+        f"AliasCacheTtlSeconds={ALIAS_TTL_S}",
+    )
+    yield PredictApi(api_base_url(deployment))
+    _deploy("delete", "--stack-name", STACK)
+    bucket = boto3.resource(
+        "s3",
+        endpoint_url=deployment.aws_endpoint_url,
+        region_name=deployment.aws_region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).Bucket(BUCKET)
+    bucket.object_versions.delete()  # the template retains the versioned bucket
+    bucket.delete()
+
+
+@pytest.fixture(scope="session")
+def published(api, deployment, tmp_path_factory) -> list[PublishedModel]:
+    """Versions 1 and 2 of the smoke config, trained and published to the stack's bucket."""
+    settings = TrainingSettings(
+        state_dir=tmp_path_factory.mktemp("state"),
+        aws_endpoint_url=deployment.aws_endpoint_url,
+        models_bucket=BUCKET,
+        mlflow_tracking_uri=deployment.mlflow_tracking_uri,
+        registered_model_name=deployment.registered_model_name,
+    )
+    config = load_config(ROOT / "configs" / "train_smoke.yaml")
+    return [run_training(config, settings) for _ in range(2)]
+
+
+@pytest.fixture(scope="session")
+def alias(deployment) -> ModelAlias:
+    return ModelAlias(deployment)
+
+
+@pytest.fixture(scope="session")
+def held_out_image(published) -> tuple[Path, list[Detection]]:
+    """A held-out generated image on which version 1, run locally through the same
+    pre/post-processing, finds objects; and those detections."""
+    first = published[0]
+    detector = Detector(first.onnx_path, first.class_names, first.imgsz)
+    for image in sorted((first.dataset_dir / "images" / "test").glob("*.jpg")):
+        detections = detector.predict(decode_image(image.read_bytes()))
+        if detections:
+            return image, detections
+    pytest.fail(f"version {first.version} finds nothing on any held-out image")

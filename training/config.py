@@ -1,0 +1,166 @@
+"""Training configs: pydantic models loaded from YAML, with ``key=value`` overrides.
+
+Unknown keys are errors (``extra='forbid'``), so a typo in a config or an override fails
+before any training starts::
+
+    cfg = load_config("configs/train_smoke.yaml", ["train.epochs=3", "data.synthetic.seed=7"])
+"""
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from training.data.synthetic import SyntheticSpec
+
+
+class ConfigError(Exception):
+    """A config file or override is invalid; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Which dataset to train on. ``synthetic`` is generated under the state dir on first use."""
+
+    source: Literal["synthetic", "coco128", "local"] = "synthetic"
+    path: Path | None = None
+    """For ``local``: a YOLO-format dataset folder with ``data.yaml``."""
+    synthetic: SyntheticSpec = SyntheticSpec()
+    split_seed: int = 0
+    """Seed of the train/val/test shuffle for sources without a test split."""
+
+    @model_validator(mode="after")
+    def _local_needs_path(self) -> "DataConfig":
+        if self.source == "local" and self.path is None:
+            raise ValueError("data.path is required when data.source is 'local'")
+        return self
+
+
+class TrainParams(_Strict):
+    """Passed to ``YOLO.train``. The optimizer is explicit: ``'auto'`` ignores ``lr0``."""
+
+    model: str = "yolo11n.yaml"
+    """A model YAML: from scratch, no pretrained weights are reachable offline."""
+    epochs: int = Field(10, ge=1)
+    imgsz: int = Field(320, ge=32, multiple_of=32)
+    batch: int = Field(16, ge=1)
+    optimizer: Literal["SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSprop"] = "AdamW"
+    lr0: float = Field(0.002, gt=0)
+    lrf: float = Field(0.01, gt=0)
+    momentum: float = 0.937
+    weight_decay: float = 0.0005
+    warmup_epochs: float = Field(3.0, ge=0)
+    patience: int = 100
+    close_mosaic: int = Field(10, ge=0)
+    mosaic: float = Field(1.0, ge=0, le=1)
+    fliplr: float = Field(0.5, ge=0, le=1)
+    workers: int = Field(0, ge=0)
+    seed: int = 0
+    fraction: float = Field(1.0, gt=0, le=1)
+
+
+class ExportParams(_Strict):
+    """ONNX export. ``imgsz`` is the serving input (height, width); default: square train size."""
+
+    imgsz: tuple[int, int] | None = None
+    opset: int = 17
+    simplify: bool = True
+
+
+class EvalParams(_Strict):
+    """Evaluation of the exported ONNX model on the held-out ``test`` split."""
+
+    split: Literal["val", "test"] = "test"
+    conf: float = Field(0.001, ge=0, le=1)
+    iou: float = Field(0.7, gt=0, le=1)
+
+
+class TrainConfig(_Strict):
+    """One training job: data, training, export and evaluation settings."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    data: DataConfig = DataConfig()
+    train: TrainParams = TrainParams()
+    export: ExportParams = ExportParams()
+    eval: EvalParams = EvalParams()
+
+    @property
+    def export_imgsz(self) -> tuple[int, int]:
+        return self.export.imgsz or (self.train.imgsz, self.train.imgsz)
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the resolved config (overrides included)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def flat_params(self) -> dict[str, Any]:
+        """Dotted-key params for MLflow, e.g. ``train.lr0``."""
+        return _flatten(self.model_dump(mode="json"))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def apply_override(tree: dict[str, Any], override: str) -> None:
+    """Apply one ``dotted.key=value`` to a raw config mapping; the value is parsed as YAML."""
+    key, sep, raw = override.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {override!r} is not of the form key=value (dotted keys ok)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {override!r}: value is not valid YAML: {error}") from error
+    node = tree
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def parse_config(raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Validate a raw mapping after applying overrides."""
+    tree = copy.deepcopy(raw)
+    for override in overrides:
+        apply_override(tree, override)
+    try:
+        return TrainConfig.model_validate(tree)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"invalid training config: {problems}") from error
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load a YAML config file and apply ``key=value`` overrides."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    raw.setdefault("name", path.stem)
+    return parse_config(raw, overrides)

@@ -1,0 +1,1 @@
+"""Datasets in YOLO format: ``images/{train,val,test}``, ``labels/...``, ``data.yaml``."""

@@ -1,0 +1,81 @@
+"""Export the trained model to ONNX and evaluate that ONNX file on the held-out split."""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.config import TrainConfig
+from training.settings import TrainingSettings
+from training.ultralytics_env import import_ultralytics
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    path: Path
+    imgsz: tuple[int, int]
+    """ONNX input (height, width)."""
+    class_names: dict[int, str]
+
+
+def export_onnx(
+    weights: Path, config: TrainConfig, out_dir: Path, settings: TrainingSettings
+) -> ExportedModel:
+    """Export ``weights`` to ``out_dir/model.onnx`` with a fixed [1, 3, H, W] input."""
+    import_ultralytics(settings)
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights), task="detect")
+    imgsz = config.export_imgsz
+    exported = model.export(
+        format="onnx",
+        imgsz=list(imgsz),
+        opset=config.export.opset,
+        simplify=config.export.simplify,
+        dynamic=False,
+        batch=1,
+        device="cpu",
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "model.onnx"
+    shutil.copyfile(exported, target)
+    names = {int(k): str(v) for k, v in model.names.items()}
+    return ExportedModel(path=target, imgsz=(int(imgsz[0]), int(imgsz[1])), class_names=names)
+
+
+def evaluate_onnx(
+    onnx_path: Path,
+    data_yaml: Path,
+    config: TrainConfig,
+    out_dir: Path,
+    settings: TrainingSettings,
+) -> dict[str, float]:
+    """mAP50, mAP50-95, precision and recall of the ONNX model on ``config.eval.split``.
+
+    Runs Ultralytics' validator on ONNX Runtime, so the number describes the exported file,
+    not the PyTorch weights it came from.
+    """
+    import_ultralytics(settings)
+    from ultralytics import YOLO
+
+    model = YOLO(str(onnx_path), task="detect")
+    results = model.val(
+        data=str(data_yaml),
+        split=config.eval.split,
+        conf=config.eval.conf,
+        iou=config.eval.iou,
+        batch=1,
+        device="cpu",
+        workers=0,
+        plots=False,
+        verbose=False,
+        project=str(out_dir.parent),
+        name=out_dir.name,
+        exist_ok=True,
+    )
+    box = results.box
+    return {
+        "mAP50": float(box.map50),
+        "mAP50-95": float(box.map),
+        "precision": float(box.mp),
+        "recall": float(box.mr),
+    }

@@ -1,0 +1,79 @@
+"""Publish a registered model version to the models bucket for the Lambda to load.
+
+Writes ``models/<name>/<version>/model.onnx`` then ``manifest.json`` (the manifest last, so
+a reader that finds it can rely on the ONNX file being complete). Promotion (the SSM alias)
+is ``release/``'s job, not this module's.
+"""
+
+import hashlib
+from pathlib import Path
+
+from training.contract import ModelManifest, manifest_key, onnx_key
+from training.settings import TrainingSettings
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_manifest(
+    onnx_path: Path,
+    model_name: str,
+    version: str,
+    class_names: dict[int, str],
+    imgsz: tuple[int, int],
+    run_id: str | None,
+    metrics: dict[str, float],
+) -> ModelManifest:
+    return ModelManifest(
+        model_name=model_name,
+        version=version,
+        sha256=sha256_file(onnx_path),
+        size_bytes=onnx_path.stat().st_size,
+        class_names=class_names,
+        imgsz=imgsz,
+        mlflow_run_id=run_id,
+        metrics=metrics,
+    )
+
+
+def _ensure_bucket(s3, settings: TrainingSettings) -> None:
+    """Create the bucket on an emulated endpoint; on real AWS it must already exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=settings.models_bucket)
+    except ClientError:
+        if settings.aws_endpoint_url is None:
+            raise
+        s3.create_bucket(Bucket=settings.models_bucket)
+
+
+def publish_model(
+    onnx_path: Path, manifest: ModelManifest, settings: TrainingSettings
+) -> tuple[str, str]:
+    """Upload the ONNX file and its manifest; return their S3 keys."""
+    s3 = settings.s3_client()
+    _ensure_bucket(s3, settings)
+    model_key = onnx_key(manifest.model_name, manifest.version)
+    meta_key = manifest_key(manifest.model_name, manifest.version)
+    s3.upload_file(
+        str(onnx_path),
+        settings.models_bucket,
+        model_key,
+        ExtraArgs={
+            "ContentType": "application/octet-stream",
+            "Metadata": {"sha256": manifest.sha256},
+        },
+    )
+    s3.put_object(
+        Bucket=settings.models_bucket,
+        Key=meta_key,
+        Body=manifest.model_dump_json(indent=2).encode(),
+        ContentType="application/json",
+    )
+    return model_key, meta_key
