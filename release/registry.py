@@ -10,7 +10,7 @@ class ChampionAlias:
     """The MLflow alias (default ``champion``) that follows the SSM serving alias."""
 
     def __init__(self, settings: DeploymentSettings):
-        self._client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        self._client = MlflowClient(tracking_uri=settings.mlflow_db_uri)
         self._model_name = settings.registered_model_name
         self._alias = settings.champion_alias
 

@@ -8,7 +8,7 @@ is ``release/``'s job, not this module's.
 import hashlib
 from pathlib import Path
 
-from training.contract import ModelManifest, manifest_key, onnx_key
+from predict.manifest import ModelManifest, manifest_key, onnx_key
 from training.settings import TrainingSettings
 
 
@@ -57,7 +57,7 @@ def publish_model(
     onnx_path: Path, manifest: ModelManifest, settings: TrainingSettings
 ) -> tuple[str, str]:
     """Upload the ONNX file and its manifest; return their S3 keys."""
-    s3 = settings.s3_client()
+    s3 = settings.client("s3")
     _ensure_bucket(s3, settings)
     model_key = onnx_key(manifest.model_name, manifest.version)
     meta_key = manifest_key(manifest.model_name, manifest.version)

@@ -58,7 +58,7 @@ def registry_template(tmp_path_factory) -> Path:
 def registry(settings, tmp_path, registry_template) -> MlflowClient:
     """A fresh copy of the template registry at ``settings.mlflow_tracking_uri``."""
     shutil.copy(registry_template, tmp_path / "mlflow.db")
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_db_uri)
 
 
 def publish(s3, settings: DeploymentSettings, version: str, onnx: bytes = b"onnx" * 100) -> None:

@@ -1,4 +1,4 @@
-"""A real smoke training, run once per session into a tmp MLflow sqlite and a moto bucket.
+"""A real smoke training, run once per session into a tmp MLflow sqlite and a moto server's bucket.
 
 ``configs/train_smoke.yaml`` is tuned to find objects quickly (measured: see the config), so
 the parity test compares real detections, not noise.
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from training.config import load_config
 from training.pipeline import PublishedModel, run_training
@@ -18,11 +18,22 @@ SMOKE_CONFIG = REPO_ROOT / "configs" / "train_smoke.yaml"
 
 
 @pytest.fixture(scope="session")
-def smoke_settings(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings:
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on loopback: S3 for the session without patching boto3 globally
+    (the integration tests in the same session talk to the real LocalStack)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smoke_settings(tmp_path_factory: pytest.TempPathFactory, moto_endpoint) -> TrainingSettings:
     state = tmp_path_factory.mktemp("state")
     return TrainingSettings(
         state_dir=state,
-        aws_endpoint_url=None,
+        aws_endpoint_url=moto_endpoint,
         models_bucket="models-test",
         registered_model_name="detector-test",
         experiment_name="smoke",
@@ -30,16 +41,10 @@ def smoke_settings(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings
 
 
 @pytest.fixture(scope="session")
-def smoke_run(smoke_settings: TrainingSettings) -> Iterator[PublishedModel]:
+def smoke_run(smoke_settings: TrainingSettings) -> PublishedModel:
     """Train, export, evaluate, register and publish the smoke model once."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        with mock_aws():
-            smoke_settings.s3_client().create_bucket(Bucket=smoke_settings.models_bucket)
-            yield run_training(load_config(SMOKE_CONFIG), smoke_settings)
+    smoke_settings.client("s3").create_bucket(Bucket=smoke_settings.models_bucket)
+    return run_training(load_config(SMOKE_CONFIG), smoke_settings)
 
 
 @pytest.fixture(scope="session")

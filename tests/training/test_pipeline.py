@@ -55,7 +55,7 @@ def test_run_has_params_metrics_and_lineage_tags(
 def test_s3_objects_match_the_manifest(
     smoke_run: PublishedModel, smoke_settings: TrainingSettings
 ) -> None:
-    s3 = smoke_settings.s3_client()
+    s3 = smoke_settings.client("s3")
     body = s3.get_object(Bucket="models-test", Key=smoke_run.onnx_key)["Body"].read()
     manifest = ModelManifest.model_validate(
         json.loads(s3.get_object(Bucket="models-test", Key=smoke_run.manifest_key)["Body"].read())

@@ -26,8 +26,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.registered_model_name == "shapes"
 
 
-def test_s3_client_uses_endpoint_and_region() -> None:
+def test_client_uses_endpoint_and_region() -> None:
     client = TrainingSettings(aws_endpoint_url="http://127.0.0.1:4599", aws_region="eu-west-1")
-    s3 = client.s3_client()
+    s3 = client.client("s3")
     assert s3.meta.endpoint_url == "http://127.0.0.1:4599"
     assert s3.meta.region_name == "eu-west-1"
