@@ -1,9 +1,11 @@
 """``python -m release``: promote, rollback, status and history of the serving alias."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from predict.manifest import ModelManifest
 from release.alias import ModelAlias
 from release.errors import ReleaseError
 from release.settings import DeploymentSettings
@@ -23,17 +25,22 @@ def _run(action) -> None:
         raise typer.Exit(2) from error
 
 
-@app.command()
-def promote(version: Annotated[str, typer.Argument(help="registered model version")]) -> None:
-    """Serve VERSION: check it is published in S3, then flip the SSM and MLflow aliases."""
+def _move_alias(move: Callable[[ModelAlias], ModelManifest]) -> None:
+    """Run a promotion or rollback and print the alias change; a refusal exits with 2."""
 
     def action() -> None:
         alias = _alias()
         before = alias.current()
-        manifest = alias.promote(version)
+        manifest = move(alias)
         typer.echo(f"{alias.settings.alias_parameter}: {before} -> {manifest.version}")
 
     _run(action)
+
+
+@app.command()
+def promote(version: Annotated[str, typer.Argument(help="registered model version")]) -> None:
+    """Serve VERSION: check it is published in S3, then flip the SSM and MLflow aliases."""
+    _move_alias(lambda alias: alias.promote(version))
 
 
 @app.command()
@@ -41,14 +48,7 @@ def rollback(
     to: Annotated[str | None, typer.Option(help="version to serve (default: the previous)")] = None,
 ) -> None:
     """Serve the previous alias value from SSM's history, or the version given with --to."""
-
-    def action() -> None:
-        alias = _alias()
-        before = alias.current()
-        manifest = alias.rollback(to)
-        typer.echo(f"{alias.settings.alias_parameter}: {before} -> {manifest.version}")
-
-    _run(action)
+    _move_alias(lambda alias: alias.rollback(to))
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from training.config import ConfigError, DataConfig, load_config
+from training.config import ConfigError, DataConfig, TrainConfig, load_config
 from training.data.ingest import DatasetError
 from training.data.synthetic import SyntheticSpec
 from training.settings import TrainingSettings
@@ -64,6 +64,15 @@ def ingest_local(
     _ingest(DataConfig(source="local", path=path, split_seed=split_seed))
 
 
+def _load_config(config: Path, overrides: list[str] | None) -> TrainConfig:
+    """The config with overrides applied; a bad one exits with EXIT_CONFIG_ERROR."""
+    try:
+        return load_config(config, overrides or [])
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="A configs/*.yaml file.")],
@@ -72,11 +81,7 @@ def train(
     ] = None,
 ) -> None:
     """Train, export ONNX, evaluate on the test split, register in MLflow, publish to S3."""
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+    cfg = _load_config(config, overrides)
 
     from training.pipeline import run_training
 
@@ -106,10 +111,6 @@ def show_config(
     overrides: Annotated[list[str] | None, typer.Argument()] = None,
 ) -> None:
     """Print the resolved config (after overrides) and its hash, without training."""
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+    cfg = _load_config(config, overrides)
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     typer.echo(f"config_hash: {cfg.config_hash()}")

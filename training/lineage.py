@@ -20,11 +20,8 @@ IGNORED_SUFFIXES = (".cache",)
 
 
 def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def dvc_dir_md5(folder: Path) -> str:

@@ -5,19 +5,10 @@ a reader that finds it can rely on the ONNX file being complete). Promotion (the
 is ``release/``'s job, not this module's.
 """
 
-import hashlib
 from pathlib import Path
 
-from predict.manifest import ModelManifest, manifest_key, onnx_key
+from predict.manifest import ModelManifest, manifest_key, onnx_key, sha256_file
 from training.settings import TrainingSettings
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_manifest(

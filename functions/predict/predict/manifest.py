@@ -9,7 +9,9 @@ registered model version lives under ``s3://<bucket>/models/<model_name>/<versio
 The SSM alias parameter holds the ``version`` string that serves.
 """
 
+import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +32,12 @@ def onnx_key(model_name: str, version: str) -> str:
 def manifest_key(model_name: str, version: str) -> str:
     """S3 key of the version's ``manifest.json``."""
     return version_prefix(model_name, version) + MANIFEST_FILENAME
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file (the manifest's ``sha256`` of ``model.onnx``), read in chunks."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class ModelManifest(BaseModel):

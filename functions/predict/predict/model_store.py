@@ -13,7 +13,6 @@ Example:
     >>> model.detector.predict(rgb_image)
 """
 
-import hashlib
 import logging
 import os
 import threading
@@ -37,7 +36,7 @@ from predict.errors import (
     ModelUnavailableError,
     ModelVersionNotFoundError,
 )
-from predict.manifest import ONNX_FILENAME, ModelManifest, manifest_key, onnx_key
+from predict.manifest import ONNX_FILENAME, ModelManifest, manifest_key, onnx_key, sha256_file
 from predict.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,15 +61,6 @@ class LoadedModel:
     detector: Detector
     s3_uri: str
     local_path: Path
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ModelStore:

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from predict.manifest import ModelManifest, manifest_key, onnx_key
-from predict.model_store import sha256_file
+from predict.manifest import ModelManifest, manifest_key, onnx_key, sha256_file
 
 CLASS_NAMES = {0: "circle", 1: "square", 2: "triangle"}
 SQUARE_IMGSZ = (320, 320)

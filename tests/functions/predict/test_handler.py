@@ -14,7 +14,7 @@ from mangum import Mangum
 from predict.app import create_app
 from predict.detector import Detector
 from predict.images import decode_image
-from predict.model_store import sha256_file
+from predict.manifest import sha256_file
 from predict.settings import Settings
 from tests.functions.predict.support import (
     ALIAS_PARAMETER,

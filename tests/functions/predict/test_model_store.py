@@ -16,8 +16,8 @@ from predict.errors import (
     ModelLoadError,
     ModelVersionNotFoundError,
 )
-from predict.manifest import manifest_key, onnx_key
-from predict.model_store import ModelStore, sha256_file
+from predict.manifest import manifest_key, onnx_key, sha256_file
+from predict.model_store import ModelStore
 from predict.settings import Settings
 from tests.functions.predict.support import (
     BUCKET,
