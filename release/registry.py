@@ -10,7 +10,10 @@ class ChampionAlias:
     """The MLflow alias (default ``champion``) that follows the SSM serving alias."""
 
     def __init__(self, settings: DeploymentSettings):
-        self._client = MlflowClient(tracking_uri=settings.mlflow_db_uri)
+        # Both URIs explicit: MlflowClient otherwise takes the process-wide registry URI,
+        # which a training run in the same process may have set to another database.
+        uri = settings.mlflow_db_uri
+        self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self._model_name = settings.registered_model_name
         self._alias = settings.champion_alias
 

@@ -2,6 +2,7 @@
 trained by the real training job and published to its bucket."""
 
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from training.config import load_config
 from training.pipeline import PublishedModel, run_training
 from training.settings import TrainingSettings
 
-STACK = "detector-it"
-BUCKET = "detector-models-it"
-ALIAS_PARAMETER = "/detector/it/model-alias"
+# Unique names per session: runs sharing one LocalStack do not collide.
+RUN_ID = uuid.uuid4().hex[:8]
+STACK = f"detector-it-{RUN_ID}"
+BUCKET = f"detector-models-it-{RUN_ID}"
+ALIAS_PARAMETER = f"/detector/it-{RUN_ID}/model-alias"
 ALIAS_TTL_S = 1
 
 
@@ -49,7 +52,7 @@ def deployment(localstack, tmp_path_factory) -> DeploymentSettings:
 
 @pytest.fixture(scope="session")
 def api(deployment: DeploymentSettings) -> Iterator[PredictApi]:
-    """``sam build`` + ``sam deploy`` of template.yaml as stack detector-it; deleted after."""
+    """``sam build`` + ``sam deploy`` of template.yaml as its own stack; deleted after."""
     _deploy(
         "deploy",
         "--stack-name",

@@ -47,7 +47,8 @@ def aws(settings):
 def registry_template(tmp_path_factory) -> Path:
     """A sqlite MLflow DB holding registered model versions 1, 2 and 3 (built once)."""
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    client = MlflowClient(tracking_uri=f"sqlite:///{path}")
+    uri = f"sqlite:///{path}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model(MODEL)
     for _ in range(3):
         client.create_model_version(MODEL, source=str(path.parent / "model"))
@@ -58,7 +59,8 @@ def registry_template(tmp_path_factory) -> Path:
 def registry(settings, tmp_path, registry_template) -> MlflowClient:
     """A fresh copy of the template registry at ``settings.mlflow_tracking_uri``."""
     shutil.copy(registry_template, tmp_path / "mlflow.db")
-    return MlflowClient(tracking_uri=settings.mlflow_db_uri)
+    uri = settings.mlflow_db_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def publish(s3, settings: DeploymentSettings, version: str, onnx: bytes = b"onnx" * 100) -> None:

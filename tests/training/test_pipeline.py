@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 def test_registered_version_exists(
     smoke_run: PublishedModel, smoke_settings: TrainingSettings
 ) -> None:
-    client = MlflowClient(tracking_uri=smoke_settings.mlflow_db_uri)
+    uri = smoke_settings.mlflow_db_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     version = client.get_model_version(smoke_settings.registered_model_name, smoke_run.version)
     assert version.run_id == smoke_run.run_id
     assert version.tags["s3_uri"] == f"s3://models-test/{smoke_run.onnx_key}"
@@ -27,7 +28,8 @@ def test_registered_version_exists(
 def test_run_has_params_metrics_and_lineage_tags(
     smoke_run: PublishedModel, smoke_settings: TrainingSettings
 ) -> None:
-    client = MlflowClient(tracking_uri=smoke_settings.mlflow_db_uri)
+    uri = smoke_settings.mlflow_db_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(smoke_run.run_id)
     assert run.data.params["train.optimizer"] == "AdamW"
     assert run.data.params["export.input_hw"] == "128x160"
