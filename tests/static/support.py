@@ -135,3 +135,53 @@ class Evaluator:
             return self.ref(name)
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def with_conditions(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """``template`` as CloudFormation would create it for these parameter values: resources
+    and outputs whose Condition is false dropped, every Fn::If replaced by its chosen branch
+    (``AWS::NoValue`` removed). Fn::Equals, Fn::Not, Fn::And, Fn::Or and Condition only."""
+    evaluate = Evaluator(template, overrides)
+    definitions = template.get("Conditions", {})
+
+    def condition(name: str) -> bool:
+        return truth(definitions[name])
+
+    def truth(value: Any) -> bool:
+        (function, argument), *_ = value.items()
+        if function == "Condition":
+            return condition(argument)
+        if function == "Fn::Equals":
+            left, right = argument
+            return evaluate(left) == evaluate(right)
+        if function == "Fn::Not":
+            return not truth(argument[0])
+        if function == "Fn::And":
+            return all(truth(item) for item in argument)
+        if function == "Fn::Or":
+            return any(truth(item) for item in argument)
+        raise Unresolvable(json.dumps(value))
+
+    no_value = object()
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Fn::If"}:
+                name, if_true, if_false = value["Fn::If"]
+                return resolve(if_true if condition(name) else if_false)
+            if value == {"Ref": "AWS::NoValue"}:
+                return no_value
+            items = {key: resolve(item) for key, item in value.items()}
+            return {key: item for key, item in items.items() if item is not no_value}
+        if isinstance(value, list):
+            return [item for item in map(resolve, value) if item is not no_value]
+        return value
+
+    resolved = resolve(template)
+    for section in ("Resources", "Outputs"):
+        resolved[section] = {
+            name: entry
+            for name, entry in resolved.get(section, {}).items()
+            if "Condition" not in entry or condition(entry["Condition"])
+        }
+    return resolved

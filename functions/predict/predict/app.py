@@ -1,36 +1,67 @@
 """The prediction API (FastAPI). ``create_app`` builds it; ``predict.handler`` serves it on Lambda.
 
+Routes: ``POST /predict`` (one image), ``POST /predict/batch`` (several), ``GET /health``,
+``GET /model/info``, ``GET /metrics`` (Prometheus text format); ``/docs`` and
+``/openapi.json`` describe them.
+
 Example:
     >>> app = create_app(Settings(models_bucket="my-models"))
     >>> TestClient(app).post("/predict", content=jpeg_bytes, headers={"content-type": "image/jpeg"})
 """
 
+import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from predict.bodies import (
+    FILE_FIELD,
+    FILES_FIELD,
+    JSON,
+    MULTIPART,
+    RAW_IMAGE_TYPES,
+    Upload,
+    read_batch_uploads,
+    read_image_bytes,
+)
 from predict.errors import (
     EmptyImageError,
     ImageDecodeError,
+    InvalidJsonBodyError,
     InvalidRequestError,
     MissingFileFieldError,
     ModelUnavailableError,
     PayloadTooLargeError,
     PredictError,
+    TooManyImagesError,
+    UnknownClassError,
     UnsupportedMediaTypeError,
 )
 from predict.images import decode_image
-from predict.model_store import ModelStore
+from predict.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    EmfMetrics,
+    MetricsMiddleware,
+    PrometheusMetrics,
+    record_prediction,
+)
+from predict.model_store import LoadedModel, ModelStore
 from predict.schemas import (
+    Base64ImageRequest,
+    BatchImagePrediction,
+    BatchPredictionResponse,
     ErrorResponse,
     HealthResponse,
+    ImagePrediction,
     ModelInfoResponse,
     PredictionResponse,
+    TimingsMs,
 )
 from predict.settings import Settings
 
@@ -38,6 +69,9 @@ ERROR_STATUS: dict[type[PredictError], int] = {
     EmptyImageError: 400,
     MissingFileFieldError: 400,
     ImageDecodeError: 400,
+    InvalidJsonBodyError: 400,
+    TooManyImagesError: 400,
+    UnknownClassError: 422,
     UnsupportedMediaTypeError: 415,
     PayloadTooLargeError: 413,
     InvalidRequestError: 400,
@@ -45,40 +79,52 @@ ERROR_STATUS: dict[type[PredictError], int] = {
 }
 """The one mapping from error type to HTTP status; the first matching base class wins."""
 
-RAW_IMAGE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/bmp",
-        "image/x-ms-bmp",
-        "application/octet-stream",
-    }
-)
-FILE_FIELD = "file"
+MAX_DET_LIMIT = 1000
+_CLASS_IDS = r"^\s*\d{1,9}(\s*,\s*\d{1,9})*\s*$"
 
+_BINARY = {"type": "string", "format": "binary"}
 _IMAGE_BODY = {
     "content": {
-        "multipart/form-data": {
+        MULTIPART: {
             "schema": {
                 "type": "object",
-                "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                "properties": {FILE_FIELD: _BINARY},
                 "required": [FILE_FIELD],
             }
         },
-        **{t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(RAW_IMAGE_TYPES)},
+        JSON: {"schema": Base64ImageRequest.model_json_schema()},
+        **{t: {"schema": _BINARY} for t in sorted(RAW_IMAGE_TYPES)},
     },
     "required": True,
 }
-_ERRORS = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "Empty body, missing `file` field, or not a decodable image",
+
+
+def _errors(descriptions: dict[int, str]) -> dict[int | str, dict]:
+    return {
+        status: {"model": ErrorResponse, "description": description}
+        for status, description in descriptions.items()
+    }
+
+
+_QUERY_ERROR = "Query parameter out of range or malformed, or `classes` names unknown class ids"
+_PREDICT_ERRORS = _errors(
+    {
+        400: "Empty body, missing `file` field, malformed JSON or base64, undecodable image",
         413: "Body or image too large",
-        415: "Content-Type is not an accepted image type or multipart/form-data",
+        415: "Content-Type is not an image type, multipart/form-data or application/json",
+        422: _QUERY_ERROR,
         503: "No model version can serve",
-    }.items()
-}
+    }
+)
+_BATCH_ERRORS = _errors(
+    {
+        400: "No `files` part, too many images, an empty or undecodable image (its index named)",
+        413: "Body or an image too large",
+        415: "Content-Type is not multipart/form-data",
+        422: _QUERY_ERROR,
+        503: "No model version can serve",
+    }
+)
 
 
 def status_for(error: PredictError) -> int:
@@ -109,46 +155,125 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 
 
-async def read_image_bytes(request: Request, settings: Settings) -> bytes:
-    """The image in the request: a raw ``image/*`` body or the multipart ``file`` field.
+@dataclass(frozen=True)
+class DetectionParams:
+    """Thresholds of one request: query parameters, else the settings' defaults."""
 
-    Raises:
-        EmptyImageError, MissingFileFieldError, UnsupportedMediaTypeError,
-        PayloadTooLargeError: as their names say.
-    """
-    limit = settings.max_body_bytes
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLargeError(f"request body is {len(body)} bytes, more than {limit}")
-    if not body:
-        raise EmptyImageError("request body is empty; send an image or a multipart 'file' field")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=10, max_part_size=limit) as form:
-            upload = form.get(FILE_FIELD)
-            if not isinstance(upload, UploadFile):
-                raise MissingFileFieldError(
-                    f"multipart body has no uploaded file in the {FILE_FIELD!r} field"
-                )
-            data = await upload.read()
-        if not data:
-            raise EmptyImageError(f"the uploaded {FILE_FIELD!r} is empty")
-        return data
-    if content_type in RAW_IMAGE_TYPES:
-        return body
-    accepted = ", ".join(sorted(RAW_IMAGE_TYPES | {"multipart/form-data"}))
-    raise UnsupportedMediaTypeError(
-        f"unsupported Content-Type {content_type or '(none)'!r}; send one of: {accepted}"
+    conf: float
+    iou: float
+    max_det: int
+    classes: list[int] | None
+
+
+def detection_params(
+    settings: SettingsDep,
+    conf: Annotated[
+        float | None, Query(ge=0, le=1, description="Confidence threshold (exclusive).")
+    ] = None,
+    iou: Annotated[float | None, Query(ge=0, le=1, description="NMS IoU threshold.")] = None,
+    max_det: Annotated[
+        int | None, Query(ge=1, le=MAX_DET_LIMIT, description="Most detections per image.")
+    ] = None,
+    classes: Annotated[
+        list[Annotated[str, StringConstraints(pattern=_CLASS_IDS)]] | None,
+        Query(
+            description="Class ids to keep, repeated (`classes=0&classes=2`) or "
+            "comma-separated (`classes=0,2`); all when absent. Unknown ids answer 422."
+        ),
+    ] = None,
+) -> DetectionParams:
+    """The request's :class:`DetectionParams` (dependency); FastAPI checks the ranges."""
+    class_ids = (
+        sorted({int(c) for value in classes for c in value.split(",")})
+        if classes is not None
+        else None
+    )
+    return DetectionParams(
+        conf=settings.conf if conf is None else conf,
+        iou=settings.iou if iou is None else iou,
+        max_det=settings.max_det if max_det is None else max_det,
+        classes=class_ids,
     )
 
 
-def create_app(settings: Settings | None = None, store: ModelStore | None = None) -> FastAPI:
+ParamsDep = Annotated[DetectionParams, Depends(detection_params)]
+
+
+def check_classes(classes: list[int] | None, model: LoadedModel) -> None:
+    """Raise :class:`UnknownClassError` naming the ids the model does not have."""
+    known = model.detector.class_names
+    unknown = sorted(set(classes or ()) - set(known))
+    if unknown:
+        raise UnknownClassError(
+            f"unknown class ids {unknown} in 'classes'; model {model.manifest.model_name!r} "
+            f"version {model.manifest.version!r} has {dict(sorted(known.items()))}"
+        )
+
+
+def detect_in_image(
+    data: bytes,
+    store: ModelStore,
+    settings: Settings,
+    params: DetectionParams,
+    model: LoadedModel | None = None,
+) -> tuple[LoadedModel, ImagePrediction]:
+    """Decode, then detect with ``model`` (the store's current one if None), timing each step.
+
+    The image is decoded before the model is resolved, so bad input answers 4xx even while
+    no model can serve.
+    """
+    started = time.perf_counter()
+    image = decode_image(data, settings.max_image_pixels)
+    decode_ms = (time.perf_counter() - started) * 1000
+    if model is None:
+        model = store.current()
+        check_classes(params.classes, model)
+    detections, stages = model.detector.detect(
+        image, conf=params.conf, iou=params.iou, max_det=params.max_det, classes=params.classes
+    )
+    prediction = ImagePrediction(
+        image_width=image.shape[1],
+        image_height=image.shape[0],
+        detections=detections,
+        timings_ms=TimingsMs(decode=decode_ms, **stages.model_dump()),
+    )
+    return model, prediction
+
+
+def detect_in_batch(
+    uploads: list[Upload], store: ModelStore, settings: Settings, params: DetectionParams
+) -> tuple[LoadedModel, list[BatchImagePrediction]]:
+    """:func:`detect_in_image` for each upload in turn (one decoded image in memory at a time),
+    all with the model the first one resolved. An image that fails fails the request,
+    naming its index."""
+    model: LoadedModel | None = None
+    results = []
+    for upload in uploads:
+        try:
+            model, prediction = detect_in_image(upload.data, store, settings, params, model)
+        except (EmptyImageError, ImageDecodeError, PayloadTooLargeError) as exc:
+            where = f"{FILES_FIELD}[{upload.index}] ({upload.filename!r})"
+            raise type(exc)(f"{where}: {exc}") from exc
+        results.append(
+            BatchImagePrediction(index=upload.index, filename=upload.filename, **dict(prediction))
+        )
+    assert model is not None  # uploads is never empty
+    return model, results
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: ModelStore | None = None,
+    metrics: EmfMetrics | None = None,
+) -> FastAPI:
     """Build the API.
 
     Args:
         settings: configuration; read from ``PREDICT_*`` environment variables by default.
         store: the model store; built from ``settings`` by default (no AWS call until the
             first request that needs a model).
+        metrics: Powertools metrics that each prediction adds to (EMF, flushed per
+            invocation by ``predict.handler``); none recorded when None.
     """
     settings = settings or Settings()
     app = FastAPI(
@@ -157,7 +282,14 @@ def create_app(settings: Settings | None = None, store: ModelStore | None = None
         version="1",
     )
     app.state.settings = settings
-    app.state.store = store or ModelStore(settings)
+    app.state.store = store = store or ModelStore(settings)
+    app.state.metrics = metrics
+    app.state.prometheus = prometheus = PrometheusMetrics()
+    app.add_middleware(
+        MetricsMiddleware,
+        prometheus=prometheus,
+        model_version=lambda: store.loaded.manifest.version if store.loaded else None,
+    )
 
     @app.exception_handler(PredictError)
     async def _predict_error(_: Request, exc: PredictError) -> JSONResponse:
@@ -176,14 +308,24 @@ def create_app(settings: Settings | None = None, store: ModelStore | None = None
 
     @app.get("/health", response_model=HealthResponse)
     def health(store: StoreDep) -> HealthResponse:
-        loaded = store.loaded
+        """Liveness and what the model store last saw; loads nothing, calls no AWS API."""
+        loaded, problem = store.loaded, store.problem
         return HealthResponse(
+            status="degraded" if problem else "ok",
             model_loaded=loaded is not None,
             model_version=loaded.manifest.version if loaded else None,
+            reason=problem.reason if problem else None,
+            error=problem.error if problem else None,
+            since=problem.at if problem else None,
         )
 
-    @app.get("/model/info", response_model=ModelInfoResponse, responses={503: _ERRORS[503]})
-    def model_info(store: StoreDep) -> ModelInfoResponse:
+    @app.get(
+        "/model/info",
+        response_model=ModelInfoResponse,
+        responses=_errors({503: "No model version can serve"}),
+    )
+    def model_info(store: StoreDep, settings: SettingsDep) -> ModelInfoResponse:
+        """The version the alias names (loading it if needed) and its provenance."""
         model = store.current()
         m = model.manifest
         return ModelInfoResponse(
@@ -196,41 +338,98 @@ def create_app(settings: Settings | None = None, store: ModelStore | None = None
             class_names=m.class_names,
             imgsz=m.imgsz,
             created_at=m.created_at,
+            alias_parameter=settings.alias_parameter,
+            loaded_at=model.loaded_at,
         )
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text format: requests and latency by route, "
+                "status and model version, for this execution environment only.",
+                "content": {PROMETHEUS_CONTENT_TYPE: {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics of this execution environment."""
+        body = request.app.state.prometheus.exposition()
+        return Response(content=body, media_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.post(
         "/predict",
         response_model=PredictionResponse,
-        responses=_ERRORS,
+        responses=_PREDICT_ERRORS,
         openapi_extra={"requestBody": _IMAGE_BODY},
     )
     async def predict(
-        request: Request,
-        settings: SettingsDep,
-        store: StoreDep,
-        conf: Annotated[float | None, Query(ge=0, le=1, description="Confidence threshold")] = None,
-        iou: Annotated[float | None, Query(ge=0, le=1, description="NMS IoU threshold")] = None,
-        max_det: Annotated[int | None, Query(ge=1, le=1000)] = None,
-        classes: Annotated[list[int] | None, Query(description="Class ids to keep")] = None,
+        request: Request, settings: SettingsDep, store: StoreDep, params: ParamsDep
     ) -> PredictionResponse:
-        """Detect objects in an image sent as a raw ``image/*`` body or a multipart ``file``."""
+        """Detect objects in an image sent as a raw ``image/*`` body, a multipart ``file``,
+        or JSON ``{"image": "<base64>"}``."""
+        started = time.perf_counter()
         data = await read_image_bytes(request, settings)
-        image = await run_in_threadpool(decode_image, data, settings.max_image_pixels)
-        model = await run_in_threadpool(store.current)
-        detections = await run_in_threadpool(
-            model.detector.predict,
-            image,
-            conf=settings.conf if conf is None else conf,
-            iou=settings.iou if iou is None else iou,
-            max_det=max_det or settings.max_det,
-            classes=classes,
+        model, prediction = await run_in_threadpool(detect_in_image, data, store, settings, params)
+        record_prediction(
+            request.app.state.metrics,
+            model.manifest.version,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            detections=len(prediction.detections),
         )
         return PredictionResponse(
             model_name=model.manifest.model_name,
             model_version=model.manifest.version,
-            image_width=image.shape[1],
-            image_height=image.shape[0],
-            detections=detections,
+            **dict(prediction),
+        )
+
+    batch_body = {
+        "content": {
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        FILES_FIELD: {
+                            "type": "array",
+                            "items": _BINARY,
+                            "minItems": 1,
+                            "maxItems": settings.max_batch_images,
+                        }
+                    },
+                    "required": [FILES_FIELD],
+                }
+            }
+        },
+        "required": True,
+    }
+
+    @app.post(
+        "/predict/batch",
+        response_model=BatchPredictionResponse,
+        responses=_BATCH_ERRORS,
+        openapi_extra={"requestBody": batch_body},
+    )
+    async def predict_batch(
+        request: Request, settings: SettingsDep, store: StoreDep, params: ParamsDep
+    ) -> BatchPredictionResponse:
+        """Detect objects in each image of a multipart body (one ``files`` part per image,
+        at most ``max_batch_images``, the whole body within ``max_body_bytes``); results in
+        request order, all from one model version."""
+        started = time.perf_counter()
+        uploads = await read_batch_uploads(request, settings)
+        model, results = await run_in_threadpool(detect_in_batch, uploads, store, settings, params)
+        record_prediction(
+            request.app.state.metrics,
+            model.manifest.version,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            detections=sum(len(r.detections) for r in results),
+            images=len(results),
+        )
+        return BatchPredictionResponse(
+            model_name=model.manifest.model_name,
+            model_version=model.manifest.version,
+            results=results,
         )
 
     return app

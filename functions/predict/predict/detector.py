@@ -3,9 +3,12 @@
 Example:
     >>> detector = Detector("model.onnx", {0: "circle", 1: "square"}, imgsz=(640, 640))
     >>> detector.predict(rgb_image, conf=0.25)
-    [Detection(class_id=1, class_name='square', confidence=0.91, box=(12.0, 40.5, 230.1, 198.7))]
+    [Detection(class_id=1, class_name='square', confidence=0.91, box=(12.0, 40.5, 230.1, 198.7),
+               box_xywhn=(0.189, 0.187, 0.341, 0.247))]
+    >>> detections, timings = detector.detect(rgb_image)  # timings: StageTimings, in ms
 """
 
+import time
 from os import PathLike
 
 import numpy as np
@@ -18,6 +21,7 @@ from predict.processing import (
     non_max_suppression,
     scale_boxes,
     to_input_tensor,
+    xyxy2xywhn,
 )
 
 
@@ -31,6 +35,20 @@ class Detection(BaseModel):
     confidence: float = Field(ge=0, le=1, description="Class score after NMS, in [0, 1].")
     box: tuple[float, float, float, float] = Field(
         description="x1, y1, x2, y2 in original-image pixels, clipped to the image."
+    )
+    box_xywhn: tuple[float, float, float, float] = Field(
+        description="Centre x, centre y, width, height, each divided by the original image's "
+        "width or height: in [0, 1]."
+    )
+
+
+class StageTimings(BaseModel):
+    """Milliseconds spent in each step of :meth:`Detector.detect` (``time.perf_counter``)."""
+
+    preprocess: float = Field(ge=0, description="Letterbox and input tensor.")
+    inference: float = Field(ge=0, description="ONNX Runtime session run.")
+    postprocess: float = Field(
+        ge=0, description="Decode, NMS, scaling back to image pixels, response objects."
     )
 
 
@@ -79,7 +97,7 @@ class Detector:
         max_det: int = 300,
         classes: list[int] | None = None,
     ) -> list[Detection]:
-        """Detect objects in one image.
+        """Detect objects in one image: :meth:`detect` without the timings.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
@@ -91,10 +109,24 @@ class Detector:
         Returns:
             Detections by descending confidence, boxes in ``image`` pixels.
         """
+        return self.detect(image, conf, iou, max_det, classes)[0]
+
+    def detect(
+        self,
+        image: np.ndarray,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        classes: list[int] | None = None,
+    ) -> tuple[list[Detection], StageTimings]:
+        """Detect objects in one image and time each step; arguments as :meth:`predict`."""
+        started = time.perf_counter()
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-        boxed = letterbox(image, self.imgsz)
-        (output, *_) = self.session.run(None, {self.input_name: to_input_tensor(boxed.image)})
+        tensor = to_input_tensor(letterbox(image, self.imgsz).image)
+        preprocessed = time.perf_counter()
+        (output, *_) = self.session.run(None, {self.input_name: tensor})
+        inferred = time.perf_counter()
         boxes, scores = decode_yolo_output(output)
         if scores.shape[1] > len(self.class_names):
             raise ValueError(
@@ -104,12 +136,21 @@ class Detector:
             boxes, scores, conf, iou, max_det=max_det, classes=classes
         )
         boxes = scale_boxes(boxes, self.imgsz, image.shape[:2])
-        return [
+        normalised = xyxy2xywhn(boxes, image.shape[:2])
+        detections = [
             Detection(
                 class_id=int(c),
                 class_name=self.class_names.get(int(c), str(int(c))),
                 confidence=float(s),
                 box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                box_xywhn=(float(n[0]), float(n[1]), float(n[2]), float(n[3])),
             )
-            for b, s, c in zip(boxes, confidences, class_ids, strict=True)
+            for b, n, s, c in zip(boxes, normalised, confidences, class_ids, strict=True)
         ]
+        done = time.perf_counter()
+        timings = StageTimings(
+            preprocess=(preprocessed - started) * 1000,
+            inference=(inferred - preprocessed) * 1000,
+            postprocess=(done - inferred) * 1000,
+        )
+        return detections, timings

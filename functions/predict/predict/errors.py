@@ -29,6 +29,19 @@ class ImageDecodeError(InvalidRequestError):
     """The bytes are not a complete JPEG, PNG, WebP or BMP image (unknown, corrupt, truncated)."""
 
 
+class InvalidJsonBodyError(InvalidRequestError):
+    """An ``application/json`` body that is not ``{"image": "<base64>"}`` or whose base64 is
+    malformed."""
+
+
+class TooManyImagesError(InvalidRequestError):
+    """A batch request with more images than ``max_batch_images``."""
+
+
+class UnknownClassError(InvalidRequestError):
+    """The ``classes`` query parameter names class ids the serving model does not have."""
+
+
 class PayloadTooLargeError(InvalidRequestError):
     """The body exceeds the configured byte limit, or the image exceeds the pixel limit
     (a decompression bomb)."""

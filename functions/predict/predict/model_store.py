@@ -5,7 +5,8 @@ Parameters utility caches it for ``alias_ttl_seconds``, so a promotion or rollba
 warm environment within that time. When the alias names a version that cannot load
 (missing in S3, bad manifest, checksum mismatch), a cold environment answers
 :class:`~predict.errors.ModelUnavailableError` (HTTP 503) and a warm one keeps serving its
-last good model, logs a warning and tries again after the TTL.
+last good model, logs a warning and tries again after the TTL. :attr:`ModelStore.problem`
+keeps the last such failure for ``GET /health``, until a model serves as the alias says.
 
 Example:
     >>> store = ModelStore(Settings())
@@ -17,7 +18,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +57,29 @@ class LoadedModel:
         detector: the ONNX Runtime detector built from it.
         s3_uri: where ``model.onnx`` came from.
         local_path: the verified local copy.
+        loaded_at: when this execution environment loaded it (UTC).
     """
 
     manifest: ModelManifest
     detector: Detector
     s3_uri: str
     local_path: Path
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class ServingProblem:
+    """Why the store last failed to serve what the alias names.
+
+    Attributes:
+        error: the exception type, e.g. ``AliasNotFoundError``.
+        reason: what went wrong and, where one serves, which older version does.
+        at: when it first happened (UTC); the same failure again keeps it.
+    """
+
+    error: str
+    reason: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class ModelStore:
@@ -86,12 +105,19 @@ class ModelStore:
         self._loaded: LoadedModel | None = None
         self._failed_version: str | None = None
         self._retry_at = 0.0
+        self._problem: ServingProblem | None = None
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> LoadedModel | None:
         """The model serving now, without asking SSM; ``None`` before the first load."""
         return self._loaded
+
+    @property
+    def problem(self) -> ServingProblem | None:
+        """The last failure to serve what the alias names (alias unreadable or ``"none"``,
+        version that cannot load); ``None`` once the aliased version serves. No AWS call."""
+        return self._problem
 
     def current(self) -> LoadedModel:
         """The model the alias names, loading it if the alias moved.
@@ -103,7 +129,8 @@ class ModelStore:
         with self._lock:
             try:
                 version = self.alias_version()
-            except AliasNotFoundError:
+            except AliasNotFoundError as exc:
+                self._record_problem(exc)
                 if self._loaded is None:
                     raise
                 logger.warning(
@@ -116,6 +143,7 @@ class ModelStore:
                 )
                 return self._loaded
             if self._loaded is not None and self._loaded.manifest.version == version:
+                self._problem = None
                 return self._loaded
             if (
                 self._loaded is not None
@@ -126,6 +154,7 @@ class ModelStore:
             try:
                 self._loaded = self._load(version)
             except ModelUnavailableError as exc:
+                self._record_problem(exc)
                 if self._loaded is None:
                     raise
                 self._failed_version = version
@@ -141,7 +170,18 @@ class ModelStore:
                 )
             else:
                 self._failed_version = None
+                self._problem = None
             return self._loaded
+
+    def _record_problem(self, error: ModelUnavailableError) -> None:
+        reason = str(error)
+        if self._loaded is not None:
+            reason += f"; serving the previously loaded version {self._loaded.manifest.version!r}"
+        problem = ServingProblem(error=type(error).__name__, reason=reason)
+        previous = self._problem
+        # The same failure again keeps the time it started.
+        if previous is None or (previous.error, previous.reason) != (problem.error, reason):
+            self._problem = problem
 
     def alias_version(self) -> str:
         """The version string in the alias parameter, cached for ``alias_ttl_seconds``.

@@ -133,6 +133,26 @@ def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
     return out
 
 
+def xyxy2xywhn(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """Corners ``(x1, y1, x2, y2)`` in pixels -> centre ``(cx, cy, w, h)`` normalised by the
+    image width and height (Ultralytics ``Boxes.xywhn``), clipped to [0, 1].
+
+    Args:
+        boxes: float ``(N, 4)`` xyxy in pixels of an image of ``image_shape``.
+        image_shape: ``(height, width)`` of that image.
+
+    Returns:
+        float ``(N, 4)``, same dtype as ``boxes``.
+    """
+    h, w = image_shape[:2]
+    out = np.empty_like(boxes)
+    out[:, 0] = (boxes[:, 0] + boxes[:, 2]) / 2 / w
+    out[:, 1] = (boxes[:, 1] + boxes[:, 3]) / 2 / h
+    out[:, 2] = (boxes[:, 2] - boxes[:, 0]) / w
+    out[:, 3] = (boxes[:, 3] - boxes[:, 1]) / h
+    return out.clip(0, 1)
+
+
 def decode_yolo_output(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split a YOLO11 detect head's raw output into boxes and class scores.
 

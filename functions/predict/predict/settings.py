@@ -6,7 +6,7 @@ Example: ``PREDICT_MODELS_BUCKET=my-models PREDICT_ALIAS_TTL_SECONDS=10``.
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,14 +31,29 @@ class Settings(BaseSettings):
     conf: float = Field(0.25, ge=0, le=1, description="Default confidence threshold.")
     iou: float = Field(0.7, ge=0, le=1, description="Default NMS IoU threshold.")
     max_det: int = Field(300, ge=1, description="Default maximum detections per image.")
+    # Lambda's invoke payload is 6 MB and API Gateway base64-encodes binary bodies into it
+    # (4/3 larger, plus the event's own JSON), so about 4.4 MB of image can arrive at all.
     max_body_bytes: int = Field(
-        6 * 1024 * 1024, ge=1, description="Largest request body (or uploaded file) accepted."
+        4 * 1024 * 1024, ge=1, description="Largest request body (or uploaded file) accepted."
     )
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest width x height decoded (decompression bombs)."
+    )
+    max_batch_images: int = Field(
+        8, ge=1, description="Most images in one POST /predict/batch (repeated 'files' parts)."
+    )
+    metrics_namespace: str = Field(
+        "ServerlessDetector", description="CloudWatch namespace of the EMF metrics."
     )
     aws_endpoint_url: str | None = Field(
         None,
         description="S3/SSM endpoint, e.g. http://127.0.0.1:4566 for LocalStack; None uses "
         "boto3's default (which also honours AWS_ENDPOINT_URL).",
     )
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _empty_is_default(cls, value: str | None) -> str | None:
+        # The template declares PREDICT_AWS_ENDPOINT_URL="" so `sam local invoke --env-vars`
+        # can override it; empty means boto3's default.
+        return value or None

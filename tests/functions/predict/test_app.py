@@ -15,6 +15,10 @@ from predict.settings import Settings
         (errors.ImageDecodeError, 400),
         (errors.UnsupportedMediaTypeError, 415),
         (errors.PayloadTooLargeError, 413),
+        (errors.InvalidJsonBodyError, 400),
+        (errors.TooManyImagesError, 400),
+        (errors.UnknownClassError, 422),
+        (errors.InvalidRequestError, 400),
         (errors.AliasNotFoundError, 503),
         (errors.ModelVersionNotFoundError, 503),
         (errors.InvalidManifestError, 503),
@@ -28,16 +32,61 @@ def test_each_error_type_has_one_status(error: type[errors.PredictError], status
 
 
 def test_openapi_documents_both_request_bodies_and_errors(tmp_path) -> None:
-    schema = create_app(Settings(cache_dir=tmp_path)).openapi()
+    schema = create_app(Settings(cache_dir=tmp_path, max_batch_images=5)).openapi()
+    assert set(schema["paths"]) == {
+        "/predict",
+        "/predict/batch",
+        "/health",
+        "/model/info",
+        "/metrics",
+    }
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+
     predict = schema["paths"]["/predict"]["post"]
     content = predict["requestBody"]["content"]
     assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert content["application/json"]["schema"]["required"] == ["image"]
     assert {"image/jpeg", "image/png", "image/webp", "image/bmp"} <= set(content)
-    assert {"200", "400", "413", "415", "503"} <= set(predict["responses"])
     assert {p["name"] for p in predict["parameters"]} == {"conf", "iou", "max_det", "classes"}
-    assert set(schema["paths"]) == {"/predict", "/health", "/model/info"}
-    detection = schema["components"]["schemas"]["Detection"]["properties"]
-    assert set(detection) == {"class_id", "class_name", "confidence", "box"}
+    ranges = {p["name"]: p["schema"]["anyOf"][0] for p in predict["parameters"]}
+    assert (ranges["conf"]["minimum"], ranges["conf"]["maximum"]) == (0, 1)
+    assert (ranges["iou"]["minimum"], ranges["iou"]["maximum"]) == (0, 1)
+    assert (ranges["max_det"]["minimum"], ranges["max_det"]["maximum"]) == (1, 1000)
+    assert ranges["classes"]["items"]["pattern"]
+
+    batch = schema["paths"]["/predict/batch"]["post"]
+    files = batch["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["files"]
+    assert (files["items"]["format"], files["maxItems"]) == ("binary", 5)
+    assert {p["name"] for p in batch["parameters"]} == {"conf", "iou", "max_det", "classes"}
+
+    for operation in (predict, batch):
+        responses = operation["responses"]
+        assert {"200", "400", "413", "415", "422", "503"} == set(responses)
+        for status in ("400", "413", "415", "422", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == error_ref
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+    metrics = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert any(media_type.startswith("text/plain") for media_type in metrics)
+
+    components = schema["components"]["schemas"]
+    assert set(components["Detection"]["properties"]) == {
+        "class_id",
+        "class_name",
+        "confidence",
+        "box",
+        "box_xywhn",
+    }
+    assert set(components["TimingsMs"]["properties"]) == {
+        "decode",
+        "preprocess",
+        "inference",
+        "postprocess",
+    }
+    assert "timings_ms" in components["PredictionResponse"]["properties"]
+    assert {"index", "filename"} <= set(components["BatchImagePrediction"]["properties"])
+    assert components["HealthResponse"]["properties"]["status"]["enum"] == ["ok", "degraded"]
+    assert {"alias_parameter", "loaded_at"} <= set(components["ModelInfoResponse"]["properties"])
 
 
 def test_settings_read_the_predict_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,6 +97,13 @@ def test_settings_read_the_predict_prefix(monkeypatch: pytest.MonkeyPatch) -> No
     assert (settings.models_bucket, settings.alias_ttl_seconds) == ("elsewhere", 5)
     assert settings.intra_op_threads == 2
     assert str(settings.cache_dir) == "/tmp/models"
+
+
+def test_empty_endpoint_means_the_aws_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREDICT_AWS_ENDPOINT_URL", "")  # as template.yaml declares it
+    assert Settings().aws_endpoint_url is None
+    monkeypatch.setenv("PREDICT_AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert Settings().aws_endpoint_url == "http://127.0.0.1:4566"
 
 
 def test_creating_the_app_calls_no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -189,6 +189,28 @@ def test_detector_accepts_a_session_and_filters_classes(onnx_models, photos) -> 
     assert detector.predict(photos["bus.jpg"], conf=0.999) == []
 
 
+@pytest.mark.parametrize("imgsz", [SQUARE_IMGSZ, WIDE_IMGSZ])
+def test_box_xywhn_is_the_box_normalised_by_the_original_image(onnx_models, photos, imgsz) -> None:
+    detector = Detector(onnx_models[imgsz], CLASS_NAMES, imgsz)
+    for image in photos.values():  # portrait and landscape
+        h, w = image.shape[:2]
+        detections = detector.predict(image, conf=CONF)
+        assert detections
+        for d in detections:
+            x1, y1, x2, y2 = d.box
+            expected = ((x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h)
+            np.testing.assert_allclose(d.box_xywhn, expected, atol=1e-6)
+            assert all(0 <= v <= 1 for v in d.box_xywhn)
+
+
+def test_detect_times_each_step(onnx_models, photos) -> None:
+    detector = Detector(onnx_models[WIDE_IMGSZ], CLASS_NAMES, WIDE_IMGSZ)
+    detections, timings = detector.detect(photos["zidane.jpg"], conf=CONF)
+    assert detections == detector.predict(photos["zidane.jpg"], conf=CONF)
+    assert timings.inference > 0 and timings.preprocess > 0 and timings.postprocess > 0
+    assert set(timings.model_dump()) == {"preprocess", "inference", "postprocess"}
+
+
 def test_detector_works_on_tiny_and_extreme_aspect_images(onnx_models) -> None:
     detector = Detector(onnx_models[SQUARE_IMGSZ], CLASS_NAMES, SQUARE_IMGSZ)
     rng = np.random.default_rng(0)

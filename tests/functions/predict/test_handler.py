@@ -5,11 +5,13 @@ import base64
 import importlib
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from mangum import Mangum
+from prometheus_client.parser import text_string_to_metric_families
 
 from predict.app import create_app
 from predict.detector import Detector
@@ -87,6 +89,28 @@ def test_raw_base64_jpeg_body(handler, published: Path, bus_jpeg: bytes) -> None
         assert got["class_name"] == want.class_name
         assert got["confidence"] == pytest.approx(want.confidence)
         np.testing.assert_allclose(got["box"], want.box, atol=1e-3)
+        np.testing.assert_allclose(got["box_xywhn"], want.box_xywhn, atol=1e-6)
+        x1, y1, x2, y2 = got["box"]
+        cx, cy, w, h = got["box_xywhn"]
+        assert (cx, w) == pytest.approx(((x1 + x2) / 2 / 810, (x2 - x1) / 810))
+        assert (cy, h) == pytest.approx(((y1 + y2) / 2 / 1080, (y2 - y1) / 1080))
+    timings = body["timings_ms"]
+    assert set(timings) == {"decode", "preprocess", "inference", "postprocess"}
+    assert all(value > 0 for value in timings.values())
+
+
+def test_json_base64_body_as_a_direct_invoke_sends_it(
+    handler, published: Path, bus_jpeg: bytes
+) -> None:
+    """A JSON body arrives as text (``isBase64Encoded: false``): API Gateway does not treat
+    application/json as binary, and a direct invoke writes the event by hand."""
+    payload = json.dumps({"image": base64.b64encode(bus_jpeg).decode()}).encode()
+    event = rest_event("POST", "/predict", payload, "application/json", base64_encoded=False)
+    status, body, _ = call(handler, event)
+    assert status == 200, body
+    _, raw, _ = call(handler, post_image(bus_jpeg))
+    assert body["detections"] == raw["detections"]
+    assert (body["image_width"], body["image_height"]) == (810, 1080)
 
 
 def test_multipart_file_field(handler, published: Path, zidane_jpeg: bytes) -> None:
@@ -125,6 +149,11 @@ def test_query_parameters(handler, published: Path, bus_jpeg: bytes) -> None:
     _, everything, _ = call(handler, post_image(bus_jpeg, query={"conf": "0.1"}))
     _, few, _ = call(handler, post_image(bus_jpeg, query={"conf": "0.1", "max_det": "2"}))
     _, some, _ = call(handler, post_image(bus_jpeg, query={"conf": "0.1", "classes": ["0", "2"]}))
+    _, comma, _ = call(handler, post_image(bus_jpeg, query={"conf": "0.1", "classes": "2, 0"}))
+    _, mixed, _ = call(
+        handler, post_image(bus_jpeg, query={"conf": "0.1", "classes": ["0,2", "0"]})
+    )
+    assert comma["detections"] == mixed["detections"] == some["detections"]
     _, strict, _ = call(handler, post_image(bus_jpeg, query={"conf": "0.9"}))
     assert len(everything["detections"]) > len(some["detections"]) > 0
     assert len(few["detections"]) == 2
@@ -149,11 +178,25 @@ def test_text_event_body_is_accepted(handler, published: Path) -> None:
         (b"\x00\x01\x02" * 100, "application/octet-stream", 400, "ImageDecodeError"),
         (b"", "image/jpeg", 400, "EmptyImageError"),
         (b"", None, 400, "EmptyImageError"),
-        (b'{"image": 1}', "application/json", 415, "UnsupportedMediaTypeError"),
+        (b'{"image": 1}', "application/json", 400, "InvalidJsonBodyError"),
+        (b'{"image": "not base64!"}', "application/json", 400, "InvalidJsonBodyError"),
+        (b'{"image": "bm90IGFuIGltYWdl"}', "application/json", 400, "ImageDecodeError"),
+        (b"{broken", "application/json", 400, "InvalidJsonBodyError"),
         (b"GIF89a" + bytes(40), "image/gif", 415, "UnsupportedMediaTypeError"),
         (b"\xff\xd8\xff" + bytes(40), None, 415, "UnsupportedMediaTypeError"),
     ],
-    ids=["text-as-jpeg", "bytes-as-octet", "empty-jpeg", "empty-untyped", "json", "gif", "untyped"],
+    ids=[
+        "text-as-jpeg",
+        "bytes-as-octet",
+        "empty-jpeg",
+        "empty-untyped",
+        "json-not-string",
+        "json-bad-base64",
+        "json-not-an-image",
+        "json-broken",
+        "gif",
+        "untyped",
+    ],
 )
 def test_bad_raw_bodies(
     handler, published: Path, data: bytes, content_type, expected: int, error: str
@@ -201,7 +244,22 @@ def test_decompression_bomb(settings: Settings, published: Path, bus_jpeg: bytes
     assert_error(status, body, headers, 413, "PayloadTooLargeError")
 
 
-@pytest.mark.parametrize("query", [{"conf": "2"}, {"iou": "-1"}, {"max_det": "zero"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"conf": "2"},
+        {"conf": "nan"},
+        {"iou": "-1"},
+        {"iou": "inf"},
+        {"max_det": "zero"},
+        {"max_det": "0"},
+        {"max_det": "1001"},
+        {"classes": "a"},
+        {"classes": ""},
+        {"classes": "-1"},
+        {"classes": ["1", "1;2"]},
+    ],
+)
 def test_invalid_query_parameters(handler, published: Path, small_jpeg: bytes, query) -> None:
     status, body, headers = call(handler, post_image(small_jpeg, query=query))
     assert_error(status, body, headers, 422, "RequestValidationError")
@@ -254,11 +312,12 @@ def test_warm_environment_keeps_serving_when_the_alias_breaks(
 
 
 def test_health_does_not_load_the_model(handler, published: Path, small_jpeg: bytes) -> None:
+    healthy = {"status": "ok", "reason": None, "error": None, "since": None}
     status, body, _ = call(handler, rest_event("GET", "/health"))
-    assert (status, body) == (200, {"status": "ok", "model_loaded": False, "model_version": None})
+    assert (status, body) == (200, {**healthy, "model_loaded": False, "model_version": None})
     call(handler, post_image(small_jpeg))
     status, body, _ = call(handler, rest_event("GET", "/health"))
-    assert (status, body) == (200, {"status": "ok", "model_loaded": True, "model_version": "1"})
+    assert (status, body) == (200, {**healthy, "model_loaded": True, "model_version": "1"})
 
 
 def test_model_info(handler, published: Path) -> None:
@@ -273,6 +332,291 @@ def test_model_info(handler, published: Path) -> None:
     assert body["class_names"] == {str(k): v for k, v in CLASS_NAMES.items()}
     assert body["imgsz"] == list(SQUARE_IMGSZ)
     assert body["created_at"]
+    assert body["alias_parameter"] == ALIAS_PARAMETER
+    loaded_at = datetime.fromisoformat(body["loaded_at"])
+    assert loaded_at.tzinfo is not None
+    assert abs((datetime.now(UTC) - loaded_at).total_seconds()) < 60
+    _, again, _ = call(handler, rest_event("GET", "/model/info"))
+    assert again["loaded_at"] == body["loaded_at"], "loaded once, not per request"
+
+
+def test_health_is_degraded_while_nothing_is_promoted(
+    handler, aws: None, onnx_models, small_jpeg: bytes
+) -> None:
+    set_alias("none")
+    assert call(handler, rest_event("GET", "/health"))[1]["status"] == "ok", "nothing tried yet"
+    assert call(handler, post_image(small_jpeg))[0] == 503
+    status, body, _ = call(handler, rest_event("GET", "/health"))
+    assert status == 200
+    assert (body["status"], body["model_loaded"], body["error"]) == (
+        "degraded",
+        False,
+        "AliasNotFoundError",
+    )
+    assert "no model version is promoted" in body["reason"]
+    assert datetime.fromisoformat(body["since"]).tzinfo is not None
+
+    publish("1", onnx_models[SQUARE_IMGSZ], SQUARE_IMGSZ)
+    set_alias("1")
+    fresh = Mangum(create_app(handler.app.state.settings), lifespan="off")  # alias uncached
+    assert call(fresh, post_image(small_jpeg))[0] == 200
+    assert call(fresh, rest_event("GET", "/health"))[1]["status"] == "ok"
+
+
+def test_health_is_degraded_while_an_older_version_keeps_serving(
+    settings: Settings, published: Path, small_jpeg: bytes
+) -> None:
+    handler = Mangum(create_app(settings.model_copy(update={"alias_ttl_seconds": 0})))
+    assert call(handler, post_image(small_jpeg))[0] == 200
+    set_alias("42")
+    status, body, _ = call(handler, post_image(small_jpeg))
+    assert (status, body["model_version"]) == (200, "1")
+    _, health, _ = call(handler, rest_event("GET", "/health"))
+    assert (health["status"], health["model_version"]) == ("degraded", "1")
+    assert health["error"] == "ModelVersionNotFoundError"
+    assert "'42'" in health["reason"] and "version '1'" in health["reason"]
+    set_alias("1")  # rolled back
+    call(handler, post_image(small_jpeg))
+    assert call(handler, rest_event("GET", "/health"))[1]["status"] == "ok"
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+
+def post_batch(files: list[tuple[str | None, bytes, str | None]], query=None) -> dict:
+    """A multipart body with one repeated ``files`` part per item."""
+    boundary = "----pytestbatch"
+    parts = []
+    for filename, content, content_type in files:
+        head = 'Content-Disposition: form-data; name="files"'
+        if filename is not None:
+            head += f'; filename="{filename}"'
+        if content_type:
+            head += f"\r\nContent-Type: {content_type}"
+        parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + content + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return rest_event("POST", "/predict/batch", body, content_type, query=query)
+
+
+def test_batch_answers_each_image_in_order(
+    handler, published: Path, bus_jpeg: bytes, zidane_jpeg: bytes, bus_rgb: np.ndarray
+) -> None:
+    png = encode(np.ascontiguousarray(bus_rgb[::4, ::4]), "PNG")
+    files = [
+        ("zidane.jpg", zidane_jpeg, "image/jpeg"),
+        ("bus.jpg", bus_jpeg, "image/jpeg"),
+        ("small.png", png, "image/png"),
+        ("again", bus_jpeg, None),
+    ]
+    status, body, _ = call(handler, post_batch(files, query={"conf": "0.1", "classes": "0,2"}))
+    assert status == 200, body
+    assert (body["model_name"], body["model_version"]) == (MODEL_NAME, "1")
+    results = body["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3]
+    assert [r["filename"] for r in results] == ["zidane.jpg", "bus.jpg", "small.png", "again"]
+    sizes = [(r["image_width"], r["image_height"]) for r in results]
+    assert sizes == [(1280, 720), (810, 1080), (203, 270), (810, 1080)]
+    for result, (_, data, _) in zip(results, files, strict=True):
+        _, single, _ = call(handler, post_image(data, query={"conf": "0.1", "classes": "0,2"}))
+        assert result["detections"] == single["detections"]
+        assert {d["class_id"] for d in result["detections"]} <= {0, 2}
+        assert set(result["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
+    assert results[1]["detections"] == results[3]["detections"]
+
+
+def test_batch_of_one(handler, published: Path, small_jpeg: bytes) -> None:
+    status, body, _ = call(handler, post_batch([("a.jpg", small_jpeg, "image/jpeg")]))
+    assert status == 200, body
+    assert len(body["results"]) == 1
+
+
+# --- every bad input: 4xx JSON, and the next request is served ---------------------------
+
+LIMITED = {"max_body_bytes": 60_000, "max_batch_images": 3}
+"""Limits of the ``limited`` handler: small_jpeg (about 9 kB) fits, bus.jpg does not."""
+
+BAD_REQUESTS = {
+    # name: (event builder(small_jpeg, bus_jpeg), status, error, words in the detail)
+    "json-bad-base64": (
+        lambda small, _: rest_event(
+            "POST", "/predict", b'{"image": "@@@"}', "application/json", base64_encoded=False
+        ),
+        400,
+        "InvalidJsonBodyError",
+        "base64",
+    ),
+    "json-no-image": (
+        lambda small, _: rest_event(
+            "POST", "/predict", b'{"file": "AAAA"}', "application/json", base64_encoded=False
+        ),
+        400,
+        "InvalidJsonBodyError",
+        "image",
+    ),
+    "json-too-large": (
+        lambda _, bus: rest_event(
+            "POST",
+            "/predict",
+            json.dumps({"image": base64.b64encode(bus).decode()}).encode(),
+            "application/json",
+            base64_encoded=False,
+        ),
+        413,
+        "PayloadTooLargeError",
+        "60000",
+    ),
+    "conf-above-1": (lambda small, _: post_image(small, query={"conf": "1.5"}), 422, None, "conf"),
+    "iou-below-0": (lambda small, _: post_image(small, query={"iou": "-0.1"}), 422, None, "iou"),
+    "max-det-too-big": (
+        lambda small, _: post_image(small, query={"max_det": "100000"}),
+        422,
+        None,
+        "max_det",
+    ),
+    "classes-not-ids": (
+        lambda small, _: post_image(small, query={"classes": "person"}),
+        422,
+        None,
+        "classes",
+    ),
+    "classes-unknown": (
+        lambda small, _: post_image(small, query={"classes": ["0,7", "42"]}),
+        422,
+        "UnknownClassError",
+        "[7, 42]",
+    ),
+    "batch-classes-unknown": (
+        lambda small, _: post_batch([("a.jpg", small, "image/jpeg")], query={"classes": "3"}),
+        422,
+        "UnknownClassError",
+        "[3]",
+    ),
+    "batch-max-det-0": (
+        lambda small, _: post_batch([("a.jpg", small, "image/jpeg")], query={"max_det": "0"}),
+        422,
+        None,
+        "max_det",
+    ),
+    "batch-too-many": (
+        lambda small, _: post_batch([("a.jpg", small, "image/jpeg")] * 4),
+        400,
+        "TooManyImagesError",
+        "4 images sent, at most 3",
+    ),
+    "batch-too-large": (
+        lambda small, bus: post_batch([("a.jpg", small, "image/jpeg"), ("b.jpg", bus, None)]),
+        413,
+        "PayloadTooLargeError",
+        "more than 60000",
+    ),
+    "batch-bad-image": (
+        lambda small, _: post_batch([("a.jpg", small, None), ("b.jpg", b"not a jpeg", None)]),
+        400,
+        "ImageDecodeError",
+        "files[1] ('b.jpg')",
+    ),
+    "batch-truncated-image": (
+        lambda small, _: post_batch([("a.jpg", small[: len(small) // 2], None)]),
+        400,
+        "ImageDecodeError",
+        "files[0] ('a.jpg'): corrupt or truncated",
+    ),
+    "batch-empty-image": (
+        lambda small, _: post_batch([("a.jpg", small, None), ("b.jpg", b"", None)]),
+        400,
+        "EmptyImageError",
+        "files[1]",
+    ),
+    "batch-text-part": (
+        lambda small, _: post_batch([(None, b"hello", None)]),
+        400,
+        "MissingFileFieldError",
+        "files[0] is a text field",
+    ),
+    "batch-no-files-field": (
+        lambda small, _: rest_event(
+            "POST", "/predict/batch", *multipart_body({"file": ("a.jpg", small, "image/jpeg")})
+        ),
+        400,
+        "MissingFileFieldError",
+        "'files'",
+    ),
+    "batch-raw-image": (
+        lambda small, _: rest_event("POST", "/predict/batch", small, "image/jpeg"),
+        415,
+        "UnsupportedMediaTypeError",
+        "multipart/form-data",
+    ),
+    "batch-empty-body": (
+        lambda small, _: rest_event("POST", "/predict/batch", b"", "multipart/form-data"),
+        400,
+        "EmptyImageError",
+        "empty",
+    ),
+    "batch-get": (lambda small, _: rest_event("GET", "/predict/batch"), 405, "HTTPException", ""),
+}
+
+
+@pytest.fixture
+def limited(settings: Settings):
+    return Mangum(create_app(settings.model_copy(update=LIMITED)), lifespan="off")
+
+
+@pytest.mark.parametrize("name", list(BAD_REQUESTS))
+def test_bad_request_then_the_next_one_is_served(
+    limited, published: Path, small_jpeg: bytes, bus_jpeg: bytes, name: str
+) -> None:
+    build, expected, error, words = BAD_REQUESTS[name]
+    status, body, headers = call(limited, build(small_jpeg, bus_jpeg))
+    assert_error(status, body, headers, expected, error or "RequestValidationError")
+    assert words in body["detail"]
+    status, body, _ = call(limited, post_image(small_jpeg, query={"classes": "0,1,2"}))
+    assert status == 200, body
+    status, body, _ = call(limited, post_batch([("a.jpg", small_jpeg, None)] * 3))
+    assert status == 200 and len(body["results"]) == 3, body
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def scrape(handler) -> dict[tuple[str, frozenset], float]:
+    response = handler(rest_event("GET", "/metrics"), LambdaContext())
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("text/plain; version=")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response["body"])
+        for sample in family.samples
+    }
+
+
+def labels(route: str, status: int, version: str) -> frozenset:
+    return frozenset({"route": route, "status": str(status), "model_version": version}.items())
+
+
+def test_prometheus_metrics_by_route_status_and_version(
+    handler, published: Path, small_jpeg: bytes
+) -> None:
+    call(handler, post_image(b"junk"))  # before any model loads
+    call(handler, post_image(small_jpeg))
+    call(handler, post_image(small_jpeg))
+    call(handler, post_batch([("a.jpg", small_jpeg, None)]))
+    call(handler, rest_event("GET", "/nope"))
+    call(handler, rest_event("GET", "/health"))
+    samples = scrape(handler)
+    count, seconds = "predict_requests_total", "predict_request_duration_seconds"
+    assert samples[count, labels("/predict", 400, "none")] == 1
+    assert samples[count, labels("/predict", 200, "1")] == 2
+    assert samples[count, labels("/predict/batch", 200, "1")] == 1
+    assert samples[count, labels("unmatched", 404, "1")] == 1
+    assert samples[count, labels("/health", 200, "1")] == 1
+    assert samples[f"{seconds}_count", labels("/predict", 200, "1")] == 2
+    assert samples[f"{seconds}_sum", labels("/predict", 200, "1")] > 0
+    assert scrape(handler)[count, labels("/metrics", 200, "1")] == 1, "the first scrape counts"
+
+    other = Mangum(create_app(handler.app.state.settings), lifespan="off")
+    assert (count, labels("/predict", 200, "1")) not in scrape(other), "one registry per app"
 
 
 # --- the deployed entry point ---------------------------------------------------------------
@@ -312,13 +656,69 @@ def test_lambda_entry_point_logs_with_request_ids(
     assert lambda_module.app.state.settings.models_bucket == BUCKET
 
 
-@pytest.mark.parametrize("name", ["predict_jpeg.json", "predict_multipart.json", "health.json"])
+def emf_blobs(printed: str) -> list[dict]:
+    """The Embedded Metric Format documents among the printed JSON lines."""
+    lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def test_each_handled_event_prints_its_emf_metrics(
+    lambda_module, small_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    response = lambda_module.handler(post_image(small_jpeg), LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    detections = len(json.loads(response["body"])["detections"])
+
+    blobs = [b for b in emf_blobs(capsys.readouterr().out) if "PredictLatency" in b]
+    assert len(blobs) == 1, "one flush per invocation"
+    blob = blobs[0]
+    directive = blob["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "ServerlessDetector"
+    assert ["ModelVersion", "service"] in [sorted(d) for d in directive["Dimensions"]]
+    units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+    assert units == {"PredictLatency": "Milliseconds", "Detections": "Count", "Images": "Count"}
+    assert (blob["ModelVersion"], blob["service"]) == ("1", "predict")
+    assert blob["Detections"] == [detections] and blob["Images"] == [1]
+    assert blob["PredictLatency"][0] > 0
+
+    for event in (post_image(b"junk"), rest_event("GET", "/health")):  # nothing to publish
+        assert lambda_module.handler(event, LambdaContext())["statusCode"] in (200, 400)
+        assert not [b for b in emf_blobs(capsys.readouterr().out) if "PredictLatency" in b]
+
+
+def test_batch_emf_counts_images(
+    lambda_module, small_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    event = post_batch([("a.jpg", small_jpeg, None), ("b.jpg", small_jpeg, None)])
+    response = lambda_module.handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    results = json.loads(response["body"])["results"]
+    (blob,) = [b for b in emf_blobs(capsys.readouterr().out) if "PredictLatency" in b]
+    assert blob["Images"] == [2]
+    assert blob["Detections"] == [sum(len(r["detections"]) for r in results)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "predict_jpeg.json",
+        "predict_multipart.json",
+        "predict_json_base64.json",
+        "predict_batch_multipart.json",
+        "health.json",
+    ],
+)
 def test_sample_events(lambda_module, name: str) -> None:
     event = json.loads((EVENTS_DIR / name).read_text())
     response = lambda_module.handler(event, LambdaContext())
     assert response["statusCode"] == 200, response["body"]
     body = json.loads(response["body"])
-    if event["path"] == "/predict":
-        image = base64.b64decode(event["body"])
+    if event["path"].startswith("/predict"):
         assert body["model_version"] == "1"
-        assert body["image_width"] > 0 and len(image) < 20_000
+        assert len(event["body"]) < 40_000, "sample events stay small"
+    if event["path"] == "/predict":
+        assert body["image_width"] > 0
+    if event["path"] == "/predict/batch":
+        assert [r["index"] for r in body["results"]] == [0, 1]

@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,6 +21,7 @@ from predict.manifest import manifest_key, onnx_key, sha256_file
 from predict.model_store import ModelStore
 from predict.settings import Settings
 from tests.functions.predict.support import (
+    ALIAS_PARAMETER,
     BUCKET,
     MODEL_NAME,
     SQUARE_IMGSZ,
@@ -266,3 +268,58 @@ def test_clients_come_from_settings_not_import(
     assert made == []
     store.current()
     assert sorted(made) == [("s3", None), ("ssm", None)]
+
+
+def test_problem_is_none_until_something_fails_and_loaded_at_is_recorded(
+    settings: Settings, square_onnx: Path
+) -> None:
+    publish("1", square_onnx, SQUARE_IMGSZ)
+    set_alias("1")
+    store = ModelStore(settings)
+    assert store.problem is None and store.loaded is None
+    before = datetime.now(UTC)
+    model = store.current()
+    assert before <= model.loaded_at <= datetime.now(UTC)
+    assert store.problem is None
+
+
+def test_problem_when_nothing_is_promoted_clears_once_a_version_serves(
+    settings: Settings, square_onnx: Path
+) -> None:
+    set_alias("none")
+    store = ModelStore(settings.model_copy(update={"alias_ttl_seconds": 0}))
+    with pytest.raises(AliasNotFoundError):
+        store.current()
+    assert store.problem is not None
+    assert store.problem.error == "AliasNotFoundError"
+    assert "no model version is promoted" in store.problem.reason
+
+    publish("1", square_onnx, SQUARE_IMGSZ)
+    set_alias("1")
+    store.current()
+    assert store.problem is None
+
+
+def test_problem_names_the_version_that_keeps_serving(
+    settings: Settings, square_onnx: Path
+) -> None:
+    publish("1", square_onnx, SQUARE_IMGSZ)
+    set_alias("1")
+    store = ModelStore(settings.model_copy(update={"alias_ttl_seconds": 0}))
+    store.current()
+
+    set_alias("9")
+    assert store.current().manifest.version == "1"
+    problem = store.problem
+    assert problem is not None and problem.error == "ModelVersionNotFoundError"
+    assert "'9'" in problem.reason and "serving the previously loaded version '1'" in problem.reason
+    assert store.current().manifest.version == "1"  # within the retry window: still reported
+    assert store.problem is problem
+
+    boto3.client("ssm").delete_parameter(Name=ALIAS_PARAMETER)
+    store.current()
+    assert store.problem.error == "AliasNotFoundError"
+
+    set_alias("1")  # rolled back
+    store.current()
+    assert store.problem is None

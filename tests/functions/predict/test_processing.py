@@ -13,6 +13,7 @@ from predict.processing import (
     resize_bilinear,
     scale_boxes,
     to_input_tensor,
+    xyxy2xywhn,
 )
 
 TARGETS = [(320, 320), (256, 384), (384, 256)]
@@ -143,6 +144,28 @@ def test_scale_boxes_matches_ultralytics(
 def test_scale_boxes_clips_x_to_width_and_y_to_height() -> None:
     out = scale_boxes(np.array([[-50, -50, 1000, 1000]], np.float32), (320, 320), (720, 1280))
     np.testing.assert_allclose(out, [[0, 0, 1280, 720]])
+
+
+@pytest.mark.parametrize("shape", [(1080, 810), (720, 1280), (123, 457)])
+def test_xyxy2xywhn_matches_ultralytics_on_non_square_images(
+    ultralytics_env: None, shape: tuple[int, int]
+) -> None:
+    from ultralytics.utils import ops
+
+    h, w = shape
+    rng = np.random.default_rng(2)
+    x1y1 = rng.uniform(0, [w / 2, h / 2], (50, 2))
+    boxes = np.concatenate([x1y1, x1y1 + rng.uniform(1, [w / 2, h / 2], (50, 2))], axis=1)
+    expected = ops.xyxy2xywhn(boxes.copy(), w=w, h=h)
+    np.testing.assert_allclose(xyxy2xywhn(boxes, shape), expected, rtol=0, atol=1e-12)
+
+
+def test_xyxy2xywhn_divides_x_by_width_and_y_by_height() -> None:
+    boxes = np.array([[0, 0, 1280, 720], [640, 0, 1280, 360]], np.float32)
+    np.testing.assert_allclose(
+        xyxy2xywhn(boxes, (720, 1280)), [[0.5, 0.5, 1, 1], [0.75, 0.25, 0.5, 0.5]]
+    )
+    assert xyxy2xywhn(np.empty((0, 4), np.float32), (10, 20)).shape == (0, 4)
 
 
 def test_to_input_tensor_layout_and_range() -> None:
