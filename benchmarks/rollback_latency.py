@@ -19,8 +19,6 @@ median/p90/max, and the machine it ran on).
 import argparse
 import json
 import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.machine import machine_info
 from release.alias import NO_MODEL, ModelAlias
 from release.api import PredictApi
 from release.errors import ReleaseError
@@ -124,28 +123,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def machine(settings: DeploymentSettings) -> dict[str, object]:
-    """What the numbers were measured on."""
-    cpu_model = platform.processor() or platform.machine()
-    memory_gib = None
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        cpu_model = next(
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.splitlines()
-            if line.startswith("model name")
-        )
-        meminfo = Path("/proc/meminfo").read_text().split()
-        memory_gib = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass  # not Linux: keep what platform knows
-    info: dict[str, object] = {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_cores": os.cpu_count(),
-        "memory_gib": memory_gib,
-        "python": platform.python_version(),
-        "aws_endpoint": settings.aws_endpoint_url or "AWS",
-    }
+    """What the numbers were measured on, with the AWS endpoint and LocalStack version."""
+    info = machine_info() | {"aws_endpoint": settings.aws_endpoint_url or "AWS"}
     if settings.aws_endpoint_url:
         try:
             health = requests.get(f"{settings.aws_endpoint_url}/_localstack/health", timeout=5)

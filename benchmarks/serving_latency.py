@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -164,17 +163,13 @@ def publish(onnx_path: Path, endpoint: str) -> None:
     import boto3
     import onnxruntime as ort
 
-    from predict.manifest import ModelManifest, manifest_key, onnx_key, sha256_file
+    from predict.manifest import manifest_key, onnx_key
+    from training.publish import build_manifest
 
     names = ort.InferenceSession(str(onnx_path)).get_modelmeta().custom_metadata_map["names"]
     class_names = {int(i): str(n) for i, n in ast.literal_eval(names).items()}
-    manifest = ModelManifest(
-        model_name=MODEL_NAME,
-        version=VERSION,
-        sha256=sha256_file(onnx_path),
-        size_bytes=onnx_path.stat().st_size,
-        class_names=class_names,
-        imgsz=IMGSZ,
+    manifest = build_manifest(
+        onnx_path, MODEL_NAME, VERSION, class_names, IMGSZ, run_id=None, metrics={}
     )
     s3 = boto3.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET)
@@ -401,30 +396,14 @@ def measure_ultralytics(onnx_path: Path, runs: int, warmup: int) -> dict:
 
 
 def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, with the inference libraries' versions."""
     import numpy
     import onnxruntime
     import ultralytics
 
-    cpu_model = platform.processor() or platform.machine()
-    memory_gib = None
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        cpu_model = next(
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.splitlines()
-            if line.startswith("model name")
-        )
-        meminfo = Path("/proc/meminfo").read_text().split()
-        memory_gib = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass  # not Linux: keep what platform knows
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_cores": os.cpu_count(),
-        "memory_gib": memory_gib,
-        "python": platform.python_version(),
+    from benchmarks.machine import machine_info
+
+    return machine_info() | {
         "onnxruntime": onnxruntime.__version__,
         "ultralytics": ultralytics.__version__,
         "numpy": numpy.__version__,

@@ -1,22 +1,29 @@
 """The deployed CloudFormation stack: its outputs and the URL its REST API answers at."""
 
+from botocore.exceptions import ClientError, EndpointConnectionError
+
 from release.settings import DeploymentSettings
 
 
 class StackNotDeployed(RuntimeError):
-    """The stack does not exist or has no outputs; run ``make deploy``."""
+    """The stack does not exist, or its endpoint does not answer; run ``make deploy``."""
 
 
 def stack_outputs(settings: DeploymentSettings) -> dict[str, str]:
     """The stack's outputs, OutputKey -> OutputValue.
 
     Raises:
-        StackNotDeployed: no such stack at the configured endpoint.
+        StackNotDeployed: no such stack, or nothing answers at the configured endpoint.
     """
     cloudformation = settings.client("cloudformation")
     try:
         stack = cloudformation.describe_stacks(StackName=settings.stack_name)["Stacks"][0]
-    except cloudformation.exceptions.ClientError as error:
+    except EndpointConnectionError as error:
+        raise StackNotDeployed(
+            f"nothing answers at {settings.aws_endpoint_url}: start LocalStack "
+            "(make localstack-start) and deploy (make deploy)"
+        ) from error
+    except ClientError as error:
         raise StackNotDeployed(
             f"stack {settings.stack_name!r} not found: run 'make deploy' first"
         ) from error
