@@ -31,3 +31,15 @@ def machine_info() -> dict[str, object]:
         "memory_gib": memory_gib,
         "python": platform.python_version(),
     }
+
+
+def machine_line(info: dict[str, object], *extras: str) -> str:
+    """The Markdown line naming the machine of :func:`machine_info`, then ``extras``."""
+    parts = [
+        str(info["platform"]),
+        f"{info['cpu_model']} ({info['cpu_cores']} cores)",
+        f"{info['memory_gib']} GiB",
+        f"Python {info['python']}",
+        *extras,
+    ]
+    return "Machine: " + ", ".join(parts) + "."

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, machine_line
 from release.alias import NO_MODEL, ModelAlias
 from release.api import PredictApi
 from release.errors import ReleaseError
@@ -173,18 +173,11 @@ def markdown(report: dict) -> str:
     ]
     lines += [
         "",
-        "Machine: "
-        + ", ".join(
-            [
-                m["platform"],
-                f"{m['cpu_model']} ({m['cpu_cores']} cores)",
-                f"{m['memory_gib']} GiB",
-                f"Python {m['python']}",
-                f"endpoint {m['aws_endpoint']}",
-            ]
-            + ([f"LocalStack {m['localstack_version']}"] if m.get("localstack_version") else [])
-        )
-        + ".",
+        machine_line(
+            m,
+            f"endpoint {m['aws_endpoint']}",
+            *([f"LocalStack {m['localstack_version']}"] if m.get("localstack_version") else []),
+        ),
         "",
     ]
     return "\n".join(lines)

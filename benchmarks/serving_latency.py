@@ -39,6 +39,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.machine import machine_info, machine_line
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 WORK_DIR = REPO / ".state" / "benchmarks" / "serving_latency"
@@ -401,8 +403,6 @@ def machine() -> dict[str, object]:
     import onnxruntime
     import ultralytics
 
-    from benchmarks.machine import machine_info
-
     return machine_info() | {
         "onnxruntime": onnxruntime.__version__,
         "ultralytics": ultralytics.__version__,
@@ -597,18 +597,7 @@ def markdown(report: dict) -> str:
         f"the warm requests; `getrusage`'s `ru_maxrss` says {s['ru_maxrss_mb']:g} MiB, which "
         "includes the launching benchmark process's peak (it survives `execve`).",
         "",
-        "Machine: "
-        + ", ".join(
-            [
-                m["platform"],
-                f"{m['cpu_model']} ({m['cpu_cores']} cores)",
-                f"{m['memory_gib']} GiB",
-                f"Python {m['python']}",
-                f"ONNX Runtime {m['onnxruntime']}",
-                f"Ultralytics {m['ultralytics']}",
-            ]
-        )
-        + ".",
+        machine_line(m, f"ONNX Runtime {m['onnxruntime']}", f"Ultralytics {m['ultralytics']}"),
         "",
     ]
     return "\n".join(lines)
