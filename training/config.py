@@ -82,19 +82,57 @@ class EvalParams(_Strict):
     iou: float = Field(0.7, gt=0, le=1)
 
 
+class TuneParams(_Strict):
+    """Hyperparameter search (Optuna) before the final training; off unless ``enabled``."""
+
+    enabled: bool = False
+    config: Path = Path("configs/optuna.yaml")
+    """Study settings and search space; a relative path is read from the repository root."""
+    n_trials: int | None = Field(None, ge=1)
+    """Trials of the study in all (across workers); ``None`` keeps the study file's value."""
+
+
+class GateParams(_Strict):
+    """Checks a new version must pass before it is promoted (it is registered either way)."""
+
+    parity_box_tolerance_px: float = Field(1.0, ge=0)
+    """Largest coordinate difference, in original-image pixels, between a PyTorch detection
+    and its matched ONNX detection on the validation images."""
+    parity_map_tolerance: float = Field(0.01, ge=0)
+    """Largest |mAP50-95(ONNX) - mAP50-95(PyTorch)| on the evaluation split."""
+    min_map50_95: float = Field(0.0, ge=0, le=1)
+    """Quality floor: the ONNX model's mAP50-95 on the evaluation split must exceed it."""
+    max_regression: float = Field(0.02, ge=0, le=1)
+    """How much lower than the current champion's mAP50-95 a new version may score."""
+    promote: bool = True
+    """Promote (MLflow ``champion`` and the SSM alias) when every gate passes."""
+
+
 class TrainConfig(_Strict):
-    """One training job: data, training, export and evaluation settings."""
+    """One training job: data, tuning, training, export, evaluation and gate settings."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     data: DataConfig = DataConfig()
+    tune: TuneParams = TuneParams()
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
     eval: EvalParams = EvalParams()
+    gates: GateParams = GateParams()
 
     @property
     def export_imgsz(self) -> tuple[int, int]:
         return self.export.imgsz or (self.train.imgsz, self.train.imgsz)
+
+    def with_train_params(self, **params: Any) -> "TrainConfig":
+        """A copy with ``train`` fields replaced (e.g. a trial's ``lr0``), validated again.
+
+        Raises:
+            ConfigError: a name is not a ``train`` field or a value is out of range.
+        """
+        raw = self.model_dump(mode="json")
+        raw["train"].update(params)
+        return parse_config(raw)
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of the resolved config (overrides included)."""
@@ -117,12 +155,45 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "data": DataConfig,
+    "tune": TuneParams,
+    "train": TrainParams,
+    "export": ExportParams,
+    "eval": EvalParams,
+    "gates": GateParams,
+}
+
+
+def resolve_key(key: str) -> str:
+    """A dotted key, or a bare field name of exactly one section (``epochs`` -> ``train.epochs``).
+
+    Raises:
+        ConfigError: a bare name that is in no section (or in several) and not top level.
+    """
+    if "." in key or key in TrainConfig.model_fields:
+        return key
+    owners = [name for name, section in _SECTIONS.items() if key in section.model_fields]
+    if len(owners) == 1:
+        return f"{owners[0]}.{key}"
+    if owners:
+        choices = ", ".join(f"{owner}.{key}" for owner in owners)
+        raise ConfigError(f"override key {key!r} is ambiguous: write one of {choices}")
+    raise ConfigError(
+        f"override key {key!r} is not a config field (use dotted keys, e.g. train.lr0)"
+    )
+
+
 def apply_override(tree: dict[str, Any], override: str) -> None:
-    """Apply one ``dotted.key=value`` to a raw config mapping; the value is parsed as YAML."""
+    """Apply one ``key=value`` to a raw config mapping; the value is parsed as YAML.
+
+    ``key`` is dotted (``train.epochs``) or a field name found in one section (``epochs``).
+    """
     key, sep, raw = override.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {override!r} is not of the form key=value (dotted keys ok)")
+    key = resolve_key(key)
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as error:

@@ -78,3 +78,31 @@ def test_local_source_needs_a_path() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_a_bare_key_names_the_one_section_that_has_it() -> None:
+    config = parse_config({"name": "x"}, ["epochs=3", "optimizer=SGD", "min_map50_95=0.2"])
+    assert config.train.epochs == 3
+    assert config.train.optimizer == "SGD"
+    assert config.gates.min_map50_95 == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("imgsz=320", r"ambiguous: write one of train\.imgsz, export\.imgsz"),
+        ("learning_rate=0.1", "'learning_rate' is not a config field"),
+    ],
+)
+def test_bad_bare_keys_are_clear_errors(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"name": "x"}, [override])
+
+
+def test_with_train_params_validates_the_new_values() -> None:
+    base = parse_config({"name": "x"})
+    tuned = base.with_train_params(lr0=0.01, batch=8, optimizer="SGD")
+    assert (tuned.train.lr0, tuned.train.batch, tuned.train.optimizer) == (0.01, 8, "SGD")
+    assert tuned.config_hash() != base.config_hash()
+    with pytest.raises(ConfigError, match=r"train\.lr0"):
+        base.with_train_params(lr0=-1)
