@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: help setup demo test test-unit lint localstack-start localstack-stop deploy delete \
-        ingest train promote rollback status history clean
+        ingest train reproduce promote rollback status history clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,8 +42,11 @@ delete:  ## tear the stack down
 ingest:  ## generate the synthetic dataset (or: make ingest ARGS="--source coco128")
 	$(PY) -m training ingest $(ARGS)
 
-train:  ## train, evaluate, register and publish one version (CONFIG=configs/train_demo.yaml)
-	$(PY) -m training train --config $(or $(CONFIG),configs/train_demo.yaml) $(ARGS)
+train:  ## the training pipeline for one version (CONFIG=configs/train_demo.yaml ARGS="epochs=3")
+	$(PY) -m training run --config $(or $(CONFIG),configs/train_demo.yaml) $(ARGS)
+
+reproduce:  ## check a run's commit, config and data, then train it again: make reproduce RUN=<id>
+	$(PY) -m training reproduce $(RUN) $(ARGS)
 
 promote:  ## serve a published version: make promote VERSION=2
 	$(PY) -m release promote $(VERSION)

@@ -1,8 +1,9 @@
 """The main job, end to end on the embedded default (run by ``make demo`` after setup,
 LocalStack start and deploy):
 
-ingest -> train v1 -> publish + promote v1 -> train v2 -> publish + promote v2 ->
-predict through the deployed REST API -> roll back -> predict again (served by v1).
+pipeline v1 (ingest, train, evaluate, export, register, promote by the quality gate) ->
+pipeline v2 (promoted if not worse) -> predict through the deployed REST API -> roll back ->
+predict again (served by v1).
 """
 
 import argparse
@@ -16,7 +17,7 @@ from release.api import PredictApi
 from release.settings import DeploymentSettings
 from release.stack import api_base_url
 from training.config import load_config
-from training.pipeline import PublishedModel, run_training
+from training.run import PipelineResult, run_pipeline
 from training.settings import TrainingSettings
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
@@ -57,16 +58,23 @@ def predict_all(api: PredictApi, held_out: list[Path]) -> set[str]:
     return versions
 
 
-def train(config: str) -> PublishedModel:
-    step(f"train {config}: train -> export ONNX -> evaluate -> register in MLflow -> publish")
-    published = run_training(load_config(config))
+def train(config: str) -> PipelineResult:
+    step(f"pipeline {config}: ingest -> train -> evaluate -> export -> register -> promote?")
+    result = run_pipeline(load_config(config))
+    registration, parity = result.registration, result.exported.parity
     print(
-        f"  registered {published.model_name} version {published.version} "
-        f"in {published.train_seconds:.0f} s of training; held-out metrics: "
-        + ", ".join(f"{k}={v:.3f}" for k, v in published.metrics.items())
+        f"  registered {registration.model_name} version {registration.version} "
+        f"in {result.trained.train_seconds:.0f} s of training; held-out metrics (ONNX): "
+        + ", ".join(f"{k}={v:.3f}" for k, v in result.exported.metrics.items())
     )
-    print(f"  published s3://{published.bucket}/{published.onnx_key}")
-    return published
+    print(
+        f"  parity with PyTorch: {parity.matched} detections, boxes within "
+        f"{parity.max_box_diff_px:.2g} px, mAP50-95 {parity.onnx_map50_95:.3f} vs "
+        f"{parity.pytorch_map50_95:.3f}"
+    )
+    print(f"  published s3://{registration.bucket}/{registration.onnx_key}")
+    print(f"  quality gate: {registration.decision}")
+    return result
 
 
 def main() -> None:
@@ -82,14 +90,17 @@ def main() -> None:
     print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {TrainingSettings().mlflow_db_uri}")
 
     first = train(args.first)
-    step(f"promote version {first.version}")
-    alias.promote(first.version)
+    if not first.registration.promoted:  # a better version from an earlier demo serves
+        step(f"promote version {first.version} by hand, so that there is something to roll back")
+        alias.promote(first.version)
     second = train(args.second)
-    step(f"promote version {second.version}")
-    alias.promote(second.version)
+    if not second.registration.promoted:
+        raise SystemExit(
+            f"version {second.version} was not promoted: {second.registration.decision}"
+        )
     print(f"  API serves v{second.version} after {api.wait_for_version(second.version):.1f} s")
 
-    held_out = sorted((second.dataset_dir / "images" / "test").glob("*.jpg"))[:HELD_OUT_SHOWN]
+    held_out = second.dataset.images("test")[:HELD_OUT_SHOWN]
     step(f"predict through {api.base_url}/predict")
     predict_all(api, held_out)
 
@@ -102,10 +113,11 @@ def main() -> None:
         raise SystemExit(f"expected version {first.version} after rollback, API served {served}")
 
     step("summary: mAP on the held-out generated test split (ONNX model, Ultralytics val)")
-    for model in (first, second):
+    for result in (first, second):
+        metrics = result.exported.metrics
         print(
-            f"  v{model.version}: mAP50={model.metrics['mAP50']:.3f} "
-            f"mAP50-95={model.metrics['mAP50-95']:.3f} ({model.train_seconds:.0f} s training)"
+            f"  v{result.version}: mAP50={metrics['mAP50']:.3f} mAP50-95={metrics['mAP50-95']:.3f}"
+            f" ({result.trained.train_seconds:.0f} s training)"
         )
     print(f"  serving now: v{alias.current()}  (make promote VERSION={second.version} to restore)")
 

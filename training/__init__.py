@@ -1,5 +1,5 @@
-"""The training job: ingest, train, export (ONNX), evaluate, register (MLflow), publish (S3).
+"""The training job, a ZenML pipeline: ingest -> tune -> train -> evaluate -> export -> register.
 
-Entry points: ``python -m training --help`` for people, :func:`training.pipeline.run_training`
+Entry points: ``python -m training --help`` for people, :func:`training.run.run_pipeline`
 for code (the demo, the tests).
 """

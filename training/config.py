@@ -64,6 +64,8 @@ class TrainParams(_Strict):
     workers: int = Field(0, ge=0)
     seed: int = 0
     fraction: float = Field(1.0, gt=0, le=1)
+    plots: bool = True
+    """Ultralytics' training plots (labels, batches, curves, confusion matrix), logged to MLflow."""
 
 
 class ExportParams(_Strict):
@@ -90,6 +92,13 @@ class TuneParams(_Strict):
     """Study settings and search space; a relative path is read from the repository root."""
     n_trials: int | None = Field(None, ge=1)
     """Trials of the study in all (across workers); ``None`` keeps the study file's value."""
+
+    @property
+    def config_path(self) -> Path:
+        """``config``, resolved against the repository root when relative."""
+        from training.settings import REPO_ROOT
+
+        return self.config if self.config.is_absolute() else REPO_ROOT / self.config
 
 
 class GateParams(_Strict):

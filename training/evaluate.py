@@ -1,4 +1,4 @@
-"""Export the trained model to ONNX and evaluate that ONNX file on the held-out split."""
+"""Export the trained model to ONNX; evaluate a model file (ONNX or PyTorch) on a held-out split."""
 
 import shutil
 from dataclasses import dataclass
@@ -42,25 +42,29 @@ def export_onnx(
     return ExportedModel(path=target, imgsz=(int(imgsz[0]), int(imgsz[1])), class_names=names)
 
 
-def evaluate_onnx(
-    onnx_path: Path,
+def evaluate_model(
+    model_path: Path,
     data_yaml: Path,
     config: TrainConfig,
     out_dir: Path,
     settings: TrainingSettings,
 ) -> dict[str, float]:
-    """mAP50, mAP50-95, precision and recall of the ONNX model on ``config.eval.split``.
+    """mAP50, mAP50-95, precision and recall of a model file on ``config.eval.split``.
 
-    Runs Ultralytics' validator on ONNX Runtime, so the number describes the exported file,
-    not the PyTorch weights it came from.
+    Runs Ultralytics' validator on the file itself: ONNX Runtime for a ``.onnx`` (at its
+    exported input size), PyTorch for a ``.pt``. PyTorch is letterboxed without ``rect`` to
+    a square of the export's longer side (Ultralytics validates PyTorch at square sizes
+    only), which scales every image as the ONNX input does; only the padding may differ.
     """
     import_ultralytics(settings)
     from ultralytics import YOLO
 
-    model = YOLO(str(onnx_path), task="detect")
+    model = YOLO(str(model_path), task="detect")
     results = model.val(
         data=str(data_yaml),
         split=config.eval.split,
+        imgsz=max(config.export_imgsz),
+        rect=False,
         conf=config.eval.conf,
         iou=config.eval.iou,
         batch=1,

@@ -32,10 +32,17 @@ def build_manifest(
     )
 
 
-def _ensure_bucket(s3, settings: TrainingSettings) -> None:
-    """Create the bucket on an emulated endpoint; on real AWS it must already exist."""
+def ensure_bucket(settings: TrainingSettings, s3=None) -> None:
+    """Check the models bucket answers; create it on an emulated endpoint (on real AWS it
+    must already exist).
+
+    Raises:
+        botocore.exceptions.ClientError: on AWS, the bucket is missing or not readable.
+        botocore.exceptions.EndpointConnectionError: nothing answers at the endpoint.
+    """
     from botocore.exceptions import ClientError
 
+    s3 = s3 or settings.client("s3")
     try:
         s3.head_bucket(Bucket=settings.models_bucket)
     except ClientError:
@@ -49,7 +56,7 @@ def publish_model(
 ) -> tuple[str, str]:
     """Upload the ONNX file and its manifest; return their S3 keys."""
     s3 = settings.client("s3")
-    _ensure_bucket(s3, settings)
+    ensure_bucket(settings, s3)
     model_key = onnx_key(manifest.model_name, manifest.version)
     meta_key = manifest_key(manifest.model_name, manifest.version)
     s3.upload_file(

@@ -1,5 +1,7 @@
 """MLflow: one experiment with a project-owned artifact location, runs, the model registry."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,27 @@ def log_onnx_and_register(onnx_path: Path, registered_model_name: str, tags: dic
     for key, value in tags.items():
         client.set_model_version_tag(registered_model_name, version, key, value)
     return version
+
+
+@contextmanager
+def resume_run(settings: TrainingSettings, run_id: str) -> Iterator[Any]:
+    """Re-open the MLflow run ``run_id`` (each pipeline step logs into the training's run)."""
+    configure_mlflow(settings)
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
+
+
+TRAINING_PLOT_SUFFIXES = (".png", ".jpg", ".csv")
+
+
+def log_training_plots(save_dir: Path) -> int:
+    """Log the plots and ``results.csv`` Ultralytics wrote into ``save_dir`` to the active run
+    under ``training_plots/``; returns how many files were logged."""
+    import mlflow
+
+    files = sorted(p for p in save_dir.iterdir() if p.suffix in TRAINING_PLOT_SUFFIXES)
+    for path in files:
+        mlflow.log_artifact(str(path), artifact_path="training_plots")
+    return len(files)

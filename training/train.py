@@ -101,7 +101,7 @@ def train_model(
         pretrained=False,
         amp=False,
         device="cpu",
-        plots=False,
+        plots=params.plots,
         verbose=False,
         project=str(run_dir.parent),
         name=run_dir.name,

@@ -17,7 +17,7 @@ from release.settings import DeploymentSettings
 from release.stack import api_base_url
 from tests.conftest import ROOT
 from training.config import load_config
-from training.pipeline import PublishedModel, run_training
+from training.run import PipelineResult, run_pipeline
 from training.settings import TrainingSettings
 
 # Unique names per session: runs sharing one LocalStack do not collide.
@@ -75,8 +75,9 @@ def api(deployment: DeploymentSettings) -> Iterator[PredictApi]:
 
 
 @pytest.fixture(scope="session")
-def published(api, deployment, tmp_path_factory) -> list[PublishedModel]:
-    """Versions 1 and 2 of the smoke config, trained and published to the stack's bucket."""
+def published(api, deployment, tmp_path_factory) -> list[PipelineResult]:
+    """Versions 1 and 2 of the smoke config, trained and published to the stack's bucket by
+    the pipeline, not promoted (the tests promote and roll back themselves)."""
     settings = TrainingSettings(
         state_dir=tmp_path_factory.mktemp("state"),
         aws_endpoint_url=deployment.aws_endpoint_url,
@@ -85,7 +86,7 @@ def published(api, deployment, tmp_path_factory) -> list[PublishedModel]:
         registered_model_name=deployment.registered_model_name,
     )
     config = load_config(ROOT / "configs" / "train_smoke.yaml")
-    return [run_training(config, settings) for _ in range(2)]
+    return [run_pipeline(config, settings, allow_promotion=False) for _ in range(2)]
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +99,10 @@ def held_out_image(published) -> tuple[Path, list[Detection]]:
     """A held-out generated image on which version 1, run locally through the same
     pre/post-processing, finds objects; and those detections."""
     first = published[0]
-    detector = Detector(first.onnx_path, first.class_names, first.imgsz)
-    for image in sorted((first.dataset_dir / "images" / "test").glob("*.jpg")):
+    exported = first.exported
+    detector = Detector(exported.path, exported.class_names, exported.imgsz)
+    for image in first.dataset.images("test"):
         detections = detector.predict(decode_image(image.read_bytes()))
         if detections:
             return image, detections
-    pytest.fail(f"version {first.version} finds nothing on any held-out image")
+    pytest.fail(f"version {first.registration.version} finds nothing on any held-out image")

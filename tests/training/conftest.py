@@ -1,4 +1,5 @@
-"""A real smoke training, run once per session into a tmp MLflow sqlite and a moto server's bucket.
+"""A real smoke run of the pipeline, once per session, into a tmp MLflow sqlite, a tmp ZenML
+store, and a moto server's bucket and alias parameter.
 
 ``configs/train_smoke.yaml`` is tuned to find objects quickly (measured: see the config), so
 the parity test compares real detections, not noise.
@@ -11,7 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from training.config import load_config
-from training.pipeline import PublishedModel, run_training
+from training.run import PipelineResult, run_pipeline
 from training.settings import REPO_ROOT, TrainingSettings
 
 SMOKE_CONFIG = REPO_ROOT / "configs" / "train_smoke.yaml"
@@ -36,17 +37,22 @@ def smoke_settings(tmp_path_factory: pytest.TempPathFactory, moto_endpoint) -> T
         aws_endpoint_url=moto_endpoint,
         models_bucket="models-test",
         registered_model_name="detector-test",
+        alias_parameter="/detector/test/model-alias",
         experiment_name="smoke",
     )
 
 
 @pytest.fixture(scope="session")
-def smoke_run(smoke_settings: TrainingSettings) -> PublishedModel:
-    """Train, export, evaluate, register and publish the smoke model once."""
+def smoke_run(smoke_settings: TrainingSettings) -> PipelineResult:
+    """The whole pipeline on the smoke config, once: no version serves before it, so the
+    quality gate promotes it."""
     smoke_settings.client("s3").create_bucket(Bucket=smoke_settings.models_bucket)
-    return run_training(load_config(SMOKE_CONFIG), smoke_settings)
+    smoke_settings.client("ssm").put_parameter(
+        Name=smoke_settings.alias_parameter, Value="none", Type="String"
+    )
+    return run_pipeline(load_config(SMOKE_CONFIG), smoke_settings)
 
 
 @pytest.fixture(scope="session")
-def smoke_test_images(smoke_run: PublishedModel) -> list[Path]:
-    return sorted((smoke_run.dataset_dir / "images" / "test").glob("*.jpg"))
+def smoke_test_images(smoke_run: PipelineResult) -> list[Path]:
+    return smoke_run.dataset.images("test")

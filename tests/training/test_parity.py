@@ -1,95 +1,80 @@
 """The exported ONNX model, run through the Lambda's own code, answers like PyTorch.
 
-Both sides see the same RGB pixels of held-out (non-square) test images. PyTorch runs
-Ultralytics' ``predict`` on ``best.pt`` with ``rect=False``, i.e. the same fixed letterbox
-to the export size (H, W) that the Lambda uses; ONNX runs ``predict.detector.Detector``
-(letterbox, decode, NMS, scaling back in numpy). What may differ is float arithmetic and
-resampling rounding, hence the tolerances below (measured on the smoke model: 35 matched
-detections on 16 images, worst box difference 5e-5 px, worst confidence difference 1e-6).
+:func:`training.parity.compare_models` on the held-out (non-square) test images, which the
+export step's gate does not see (it compares on the validation split). What may differ is
+float arithmetic and resampling rounding, hence the tolerances below (measured on the smoke
+model: 35 matched detections on 16 images, worst box difference 5e-5 px, worst confidence
+difference 1e-6). The pairing itself is tested on hand-made detections.
 """
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from predict.detector import Detection, Detector
-from training.pipeline import PublishedModel
+from training.parity import BORDERLINE, CONF, ParityStats, ReferenceDetection, compare_models
+from training.run import PipelineResult
 from training.settings import TrainingSettings
-from training.ultralytics_env import import_ultralytics
 
-pytestmark = pytest.mark.slow
-
-CONF = 0.25
-IOU = 0.7
 BOX_TOLERANCE_PX = 0.5
-"""Max per-coordinate difference of matched boxes, in original-image pixels. A one-pixel
-slip in the letterbox padding shows here as about 2.5 px (the test images shrink ~2.5x)."""
+"""A one-pixel slip in the letterbox padding shows as about 2.5 px (the images shrink ~2.5x)."""
 CONF_TOLERANCE = 1e-3
-"""Max difference of matched confidences; detections this close to CONF may drop out."""
 MIN_DETECTIONS = 10
 """The smoke model must find objects for the comparison to mean anything."""
 
 
-def _torch_detections(model, image: np.ndarray, imgsz: tuple[int, int]) -> list[tuple]:
-    (result,) = model.predict(
-        image[..., ::-1].copy(),  # Ultralytics takes numpy images as BGR
-        imgsz=list(imgsz),
-        conf=CONF,
-        iou=IOU,
-        max_det=300,
-        rect=False,
-        device="cpu",
-        verbose=False,
+def _onnx(class_id: int, confidence: float, box: tuple) -> Detection:
+    return Detection(
+        class_id=class_id,
+        class_name=str(class_id),
+        confidence=confidence,
+        box=box,
+        box_xywhn=(0.5, 0.5, 0.1, 0.1),
     )
-    boxes = result.boxes
-    return [
-        (int(c), float(s), tuple(float(v) for v in b))
-        for b, s, c in zip(boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy(), strict=True)
-    ]
 
 
-def _match(
-    reference: list[tuple], candidates: list[Detection], image_name: str
-) -> list[tuple[float, float]]:
-    """Pair each confident reference detection with a same-class candidate; return diffs."""
-    diffs = []
-    unused = list(candidates)
-    for class_id, confidence, box in reference:
-        if confidence < CONF + CONF_TOLERANCE:
-            continue
-        same_class = [d for d in unused if d.class_id == class_id]
-        assert same_class, f"{image_name}: ONNX misses class {class_id} at {box}"
-        best = min(same_class, key=lambda d: float(np.abs(np.subtract(d.box, box)).max()))
-        unused.remove(best)
-        diffs.append(
-            (float(np.abs(np.subtract(best.box, box)).max()), abs(best.confidence - confidence))
-        )
-    leftovers = [d for d in unused if d.confidence >= CONF + CONF_TOLERANCE]
-    assert not leftovers, f"{image_name}: ONNX-only detections {leftovers}"
-    return diffs
-
-
+@pytest.mark.slow
 def test_onnx_through_lambda_code_matches_pytorch(
-    smoke_run: PublishedModel, smoke_test_images, smoke_settings: TrainingSettings
+    smoke_run: PipelineResult, smoke_test_images, smoke_settings: TrainingSettings
 ) -> None:
-    import_ultralytics(smoke_settings)
-    from ultralytics import YOLO
+    exported = smoke_run.exported
+    detector = Detector(exported.path, exported.class_names, exported.imgsz)
+    stats = compare_models(smoke_run.trained.weights, detector, smoke_test_images, smoke_settings)
+    assert stats.images == len(smoke_test_images) == 16
+    assert stats.unmatched == []
+    assert stats.matched >= MIN_DETECTIONS, f"only {stats.matched} detections: model too weak"
+    assert stats.max_box_diff_px <= BOX_TOLERANCE_PX, f"boxes differ by {stats.max_box_diff_px}"
+    assert stats.max_conf_diff <= CONF_TOLERANCE
 
-    torch_model = YOLO(str(smoke_run.weights_path), task="detect")
-    detector = Detector(smoke_run.onnx_path, smoke_run.class_names, smoke_run.imgsz)
 
-    diffs: list[tuple[float, float]] = []
-    for path in smoke_test_images:
-        image = np.asarray(Image.open(path).convert("RGB"))
-        assert image.shape[0] != image.shape[1]
-        reference = _torch_detections(torch_model, image, smoke_run.imgsz)
-        onnx = detector.predict(image, conf=CONF, iou=IOU, max_det=300)
-        for detection in onnx:
-            assert detection.class_name == smoke_run.class_names[detection.class_id]
-        diffs.extend(_match(reference, onnx, path.name))
+def test_pairs_by_class_then_closest_box() -> None:
+    from training.parity import match_detections
 
-    assert len(diffs) >= MIN_DETECTIONS, f"only {len(diffs)} detections: model too weak"
-    worst_box = max(d[0] for d in diffs)
-    worst_conf = max(d[1] for d in diffs)
-    assert worst_box <= BOX_TOLERANCE_PX, f"box differs by {worst_box:.2f} px"
-    assert worst_conf <= CONF_TOLERANCE, f"confidence differs by {worst_conf:.4f}"
+    reference = [
+        ReferenceDetection(0, 0.9, (10.0, 10.0, 50.0, 50.0)),
+        ReferenceDetection(1, 0.8, (100.0, 100.0, 150.0, 150.0)),
+    ]
+    candidates = [
+        _onnx(1, 0.8004, (100.5, 100.0, 150.0, 150.0)),
+        _onnx(0, 0.9001, (10.0, 12.0, 50.0, 50.0)),
+    ]
+    stats = ParityStats()
+    match_detections(reference, candidates, "a.jpg", stats)
+    assert stats.box_diffs == [2.0, 0.5]
+    assert stats.conf_diffs == pytest.approx([1e-4, 4e-4])
+    assert stats.unmatched == []
+
+
+def test_detections_of_one_side_only_are_named_unless_borderline() -> None:
+    from training.parity import match_detections
+
+    reference = [
+        ReferenceDetection(2, 0.7, (1.0, 2.0, 3.0, 4.0)),
+        ReferenceDetection(0, CONF + BORDERLINE / 2, (5.0, 5.0, 9.0, 9.0)),
+    ]
+    candidates = [_onnx(1, 0.6, (1.0, 2.0, 3.0, 4.0))]
+    stats = ParityStats()
+    match_detections(reference, candidates, "b.jpg", stats)
+    assert stats.matched == 0
+    assert stats.unmatched == [
+        "b.jpg: ONNX misses class 2 at (1.0, 2.0, 3.0, 4.0)",
+        "b.jpg: ONNX-only class 1 0.600 at (1.0, 2.0, 3.0, 4.0)",
+    ]

@@ -1,0 +1,169 @@
+"""What the pipeline costs on top of training: ``python -m training run`` against plain
+``yolo train`` with the same data, model, epochs, image size and training arguments, and
+the wall time of one tuning trial, all in one run on one machine.
+
+Each measurement is a fresh process timed from start to exit (imports included on both
+sides). The pipeline run does everything the job does (ZenML, MLflow, PyTorch and ONNX
+evaluation, export, parity gate, registration, S3 publish) except promotion
+(``promote=false``); it needs the models bucket reachable (the host LocalStack by default:
+``make localstack-start``). The two are interleaved, ``--repeats`` times each.
+
+    .venv/bin/python benchmarks/pipeline_overhead.py                         # train_demo
+    .venv/bin/python benchmarks/pipeline_overhead.py -c configs/train_smoke.yaml --repeats 1
+
+Writes ``benchmarks/results/pipeline_overhead-<UTC time>.json`` and ``.md``.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.machine import machine_info, machine_line
+from training.config import TrainConfig, load_config
+from training.datasets import ensure_dataset
+from training.settings import REPO_ROOT, TrainingSettings
+from training.ultralytics_env import import_ultralytics
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GOAL_RATIO = 1.25
+PIPELINE_OVERRIDES = ["tune.enabled=false", "promote=false"]
+"""Tuning is timed per trial, not as overhead; nothing is promoted."""
+VENV_BIN = Path(sys.executable).parent
+
+
+def yolo_train_command(config: TrainConfig, data_yaml: Path, project: Path) -> list[str]:
+    """``yolo train`` with the arguments :func:`training.train.train_model` passes."""
+    params = config.train
+    args = {
+        "model": params.model,
+        "data": data_yaml,
+        "epochs": params.epochs,
+        "imgsz": params.imgsz,
+        "batch": params.batch,
+        "optimizer": params.optimizer,
+        "lr0": params.lr0,
+        "lrf": params.lrf,
+        "momentum": params.momentum,
+        "weight_decay": params.weight_decay,
+        "warmup_epochs": params.warmup_epochs,
+        "patience": params.patience,
+        "close_mosaic": params.close_mosaic,
+        "mosaic": params.mosaic,
+        "fliplr": params.fliplr,
+        "workers": params.workers,
+        "seed": params.seed,
+        "fraction": params.fraction,
+        "plots": params.plots,
+        "pretrained": False,
+        "amp": False,
+        "device": "cpu",
+        "project": project,
+        "name": "train",
+        "exist_ok": True,
+    }
+    return [str(VENV_BIN / "yolo"), "train", *(f"{k}={v}" for k, v in args.items())]
+
+
+def pipeline_command(config_path: Path, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "training", "run", "-c", str(config_path), *overrides]
+
+
+def timed(command: list[str], env: dict[str, str], log: Path) -> float:
+    """Wall seconds of one command; its output goes to ``log``. Raises on failure."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - started
+
+
+def run(args: argparse.Namespace) -> dict:
+    settings = TrainingSettings()
+    config = load_config(args.config, args.overrides)
+    import_ultralytics(settings)  # offline settings for the `yolo` CLI too (same config dir)
+    data_yaml = ensure_dataset(config.data, settings) / "data.yaml"
+    env = os.environ | {
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "YOLO_CONFIG_DIR": os.environ["YOLO_CONFIG_DIR"],
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    samples: dict[str, list[float]] = {"yolo_train": [], "pipeline": []}
+    with tempfile.TemporaryDirectory(prefix="overhead-") as tmp:
+        for i in range(args.repeats):
+            project = Path(tmp) / f"yolo-{i}"
+            command = yolo_train_command(config, data_yaml, project)
+            seconds = timed(command, env, Path(tmp) / f"yolo-{i}.log")
+            samples["yolo_train"].append(seconds)
+            print(f"  yolo train      {seconds:7.1f} s", flush=True)
+            command = pipeline_command(args.config, [*args.overrides, *PIPELINE_OVERRIDES])
+            seconds = timed(command, env, Path(tmp) / f"pipeline-{i}.log")
+            samples["pipeline"].append(seconds)
+            print(f"  pipeline run    {seconds:7.1f} s", flush=True)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    return {
+        "benchmark": "pipeline_overhead",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": str(Path(args.config).resolve().relative_to(REPO_ROOT)),
+        "overrides": args.overrides,
+        "epochs": config.train.epochs,
+        "imgsz": config.train.imgsz,
+        "samples_s": samples,
+        "median_s": medians,
+        "ratio": medians["pipeline"] / medians["yolo_train"],
+        "goal_ratio": GOAL_RATIO,
+        "machine": machine_info() | {"load_average": os.getloadavg()},
+    }
+
+
+def markdown(report: dict) -> str:
+    m, med = report["machine"], report["median_s"]
+    lines = [
+        f"# Pipeline overhead, {report['date']}",
+        "",
+        f"`{report['config']}` {' '.join(report['overrides'])} ({report['epochs']} epochs, "
+        f"imgsz {report['imgsz']}), {len(report['samples_s']['pipeline'])} runs each, "
+        "interleaved, fresh process each, wall time:",
+        "",
+        "| what | median | runs |",
+        "| --- | --- | --- |",
+        f"| `yolo train` | {med['yolo_train']:.1f} s | "
+        + ", ".join(f"{v:.1f}" for v in report["samples_s"]["yolo_train"])
+        + " |",
+        f"| `python -m training run` (tuning and promotion off) | {med['pipeline']:.1f} s | "
+        + ", ".join(f"{v:.1f}" for v in report["samples_s"]["pipeline"])
+        + " |",
+        "",
+        f"Ratio pipeline / yolo train: **{report['ratio']:.2f}** (goal <= {GOAL_RATIO}).",
+        "",
+        machine_line(m, f"load average at the end {m['load_average'][0]:.2f}"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", type=Path, default=REPO_ROOT / "configs/train_demo.yaml")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each, interleaved")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    args = parser.parse_args(argv)
+    report = run(args)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"pipeline_overhead-{report['date'].replace(':', '').replace('+0000', 'Z')}"
+    json_path = args.output_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    json_path.with_suffix(".md").write_text(markdown(report))
+    print(f"ratio {report['ratio']:.2f} (goal <= {GOAL_RATIO}); wrote {json_path} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

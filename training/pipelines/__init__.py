@@ -1,0 +1,1 @@
+"""ZenML pipelines (their steps are in :mod:`training.steps`)."""
