@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: help setup demo test test-unit lint localstack-start localstack-stop deploy delete \
-        ingest train promote rollback status history clean
+        ingest train smoke promote rollback status history clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ ingest:  ## generate the synthetic dataset (or: make ingest ARGS="--source coco1
 
 train:  ## train, evaluate, register and publish one version (CONFIG=configs/train_demo.yaml)
 	$(PY) -m training train --config $(or $(CONFIG),configs/train_demo.yaml) $(ARGS)
+
+smoke: setup localstack-start deploy  ## the smoke training end to end (configs/train_smoke.yaml), as scheduled CI runs it
+	$(PY) -m training train --config configs/train_smoke.yaml $(ARGS)
 
 promote:  ## serve a published version: make promote VERSION=2
 	$(PY) -m release promote $(VERSION)
