@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: help setup demo test test-unit lint localstack-start localstack-stop deploy delete \
-        ingest train reproduce promote rollback status history clean
+        ingest train smoke reproduce promote rollback status history clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ train:  ## the training pipeline for one version (CONFIG=configs/train_demo.yaml
 
 reproduce:  ## check a run's commit, config and data, then train it again: make reproduce RUN=<id>
 	$(PY) -m training reproduce $(RUN) $(ARGS)
+
+smoke: setup localstack-start deploy  ## the smoke training end to end (configs/train_smoke.yaml), as scheduled CI runs it
+	$(PY) -m training run --config configs/train_smoke.yaml $(ARGS)
 
 promote:  ## serve a published version: make promote VERSION=2
 	$(PY) -m release promote $(VERSION)

@@ -26,6 +26,8 @@ class TrainingSettings(DeploymentSettings):
     mlflow_artifact_location: str | None = None
     """Artifact root of new experiments; defaults to ``<state_dir>/mlflow/artifacts``."""
     experiment_name: str = "detector-training"
+    optuna_storage_url: str | None = None
+    """Optuna RDB storage that tuning workers share, e.g. ``postgresql+psycopg2://...``."""
 
     @field_validator("mlflow_artifact_location")
     @classmethod
