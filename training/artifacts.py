@@ -1,4 +1,5 @@
-"""What the pipeline's steps hand each other: typed models that ZenML stores as artifacts.
+"""What the pipeline's steps hand each other: typed models that ZenML stores as artifacts
+(the ingest step's is :class:`training.datasets.PreparedDataset`).
 
 Paths point into the run's folder under the state dir (``<state_dir>/runs/<run>/``); the
 artifacts record where the files are and what was measured, not the files themselves.
@@ -14,26 +15,6 @@ from training.config import TrainConfig
 
 class _Artifact(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class DatasetArtifact(_Artifact):
-    """The dataset a run trains on.
-
-    Attributes:
-        path: the YOLO dataset folder (``images/``, ``labels/``, ``data.yaml``).
-        data_version: its DVC md5 (``<md5>.dir``), the ``dvc_data_version`` tag.
-    """
-
-    path: Path
-    data_version: str
-
-    @property
-    def data_yaml(self) -> Path:
-        return self.path / "data.yaml"
-
-    def images(self, split: str) -> list[Path]:
-        """The split's image files, sorted by name."""
-        return sorted(p for p in (self.path / "images" / split).iterdir() if p.is_file())
 
 
 class TuningArtifact(_Artifact):

@@ -3,42 +3,90 @@
 Examples::
 
     python -m training ingest synthetic --seed 0 --n-train 256
-    python -m training ingest local /data/my-yolo-set
+    python -m training ingest local /data/my-yolo-set --no-push
+    python -m training data status
+    python -m training data pull synthetic-0123456789
     python -m training run --config configs/train_smoke.yaml epochs=3
     python -m training reproduce 0f3c9e...   # an MLflow run id
 """
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from training.config import ConfigError, DataConfig, TrainConfig, load_config
-from training.data.ingest import DatasetError
+from training.data.ingest import COCO128_URL, DatasetError
 from training.data.synthetic import SyntheticSpec
 from training.settings import TrainingSettings
 
 app = typer.Typer(help="Train, evaluate, register and publish the detector.", no_args_is_help=True)
-ingest_app = typer.Typer(help="Produce a YOLO-format dataset under the state dir.")
+ingest_app = typer.Typer(
+    help="Ingest, validate and version (dvc add + push) a YOLO dataset under data/."
+)
 app.add_typer(ingest_app, name="ingest")
+data_app = typer.Typer(help="DVC-versioned datasets under data/: status, pull, push.")
+app.add_typer(data_app, name="data")
 
 EXIT_PIPELINE_FAILED = 1
 EXIT_CONFIG_ERROR = 2
 EXIT_DATASET_ERROR = 3
-EXIT_NOT_REPRODUCIBLE = 4
+EXIT_DATA_REMOTE_ERROR = 4
+"""The DVC remote is unreachable, or dvc add/push/pull failed."""
+EXIT_NOT_REPRODUCIBLE = 5
+"""``reproduce``: no such run, or its commit, config or data differ from the working tree."""
+
+PushOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--push/--no-push", help="dvc push the new version (default: DETECTOR_DVC_PUSH, on)."
+    ),
+]
+TargetsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Dataset names under data/, folders or .dvc files; default: all."),
+]
 
 
-def _ingest(data: DataConfig) -> None:
-    from training.datasets import ensure_dataset
+@contextmanager
+def _exit_on_errors() -> Iterator[None]:
+    """The one mapping of the job's errors to exit codes, the message on stderr and no
+    traceback: config 2, dataset 3, DVC remote 4; an unreachable models bucket or a failed
+    pipeline step 1."""
+    from training.data.versioning import DataVersioningError
+    from training.run import PipelineFailed, PreflightFailed
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    codes: list[tuple[type[Exception], int]] = [
+        (ConfigError, EXIT_CONFIG_ERROR),
+        (DatasetError, EXIT_DATASET_ERROR),
+        (DataVersioningError, EXIT_DATA_REMOTE_ERROR),
+        (PreflightFailed, EXIT_PIPELINE_FAILED),
+        (PipelineFailed, EXIT_PIPELINE_FAILED),
+    ]
     try:
-        path = ensure_dataset(data, TrainingSettings())
-    except DatasetError as error:
+        yield
+    except tuple(error_type for error_type, _ in codes) as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_DATASET_ERROR) from error
-    typer.echo(str(path))
+        code = next(code for error_type, code in codes if isinstance(error, error_type))
+        raise typer.Exit(code) from error
+
+
+def _settings(push: bool | None = None) -> TrainingSettings:
+    settings = TrainingSettings()
+    return settings if push is None else settings.model_copy(update={"dvc_push": push})
+
+
+def _ingest(data: DataConfig, push: bool | None) -> None:
+    from training.datasets import prepare_dataset
+
+    with _exit_on_errors():
+        prepared = prepare_dataset(data, _settings(push))
+    typer.echo(prepared.model_dump_json(indent=2))
 
 
 @ingest_app.command("synthetic")
@@ -47,24 +95,101 @@ def ingest_synthetic(
     n_train: int = 256,
     n_val: int = 48,
     n_test: int = 64,
+    push: PushOption = None,
 ) -> None:
     """Generate shapes on noisy backgrounds (offline, reproducible by seed)."""
     spec = SyntheticSpec(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
-    _ingest(DataConfig(source="synthetic", synthetic=spec))
+    _ingest(DataConfig(source="synthetic", synthetic=spec), push)
 
 
 @ingest_app.command("coco128")
-def ingest_coco128(split_seed: int = 0) -> None:
-    """Download COCO128 (needs internet) and split it into train/val/test."""
-    _ingest(DataConfig(source="coco128", split_seed=split_seed))
+def ingest_coco128(
+    split_seed: int = 0,
+    url: Annotated[str, typer.Option(help="The archive (COCO128's layout).")] = COCO128_URL,
+    sha256: Annotated[str | None, typer.Option(help="Expected sha256 of the archive.")] = None,
+    push: PushOption = None,
+) -> None:
+    """Download COCO128 (needs internet), check it, split it into train/val/test."""
+    try:
+        data = DataConfig(source="coco128", url=url, sha256=sha256, split_seed=split_seed)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+    _ingest(data, push)
 
 
 @ingest_app.command("local")
 def ingest_local(
-    path: Annotated[Path, typer.Argument(exists=True, file_okay=False)], split_seed: int = 0
+    path: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    split_seed: int = 0,
+    push: PushOption = None,
 ) -> None:
     """Copy a local YOLO-format dataset (data.yaml + images/ + labels/)."""
-    _ingest(DataConfig(source="local", path=path, split_seed=split_seed))
+    _ingest(DataConfig(source="local", path=path, split_seed=split_seed), push)
+
+
+def _dataset_folders(settings: TrainingSettings, targets: list[str] | None) -> list[Path]:
+    """Folders named by ``targets``, or every tracked one.
+
+    A target is a dataset name (``synthetic-0123456789``, under ``data/``) or a path to a
+    dataset folder or its ``.dvc`` file (relative to the working directory, as in DVC).
+    """
+    from training.data.versioning import tracked_datasets
+
+    if not targets:
+        return tracked_datasets(settings.datasets_dir)
+    folders = []
+    for target in targets:
+        path = Path(target.removesuffix(".dvc"))
+        folders.append(path if path.parent != Path() else settings.datasets_dir / path)
+    return folders
+
+
+@data_app.command("status")
+def data_status(targets: TargetsArgument = None) -> None:
+    """Each tracked dataset: its version, whether data/<name> matches it, whether it is pushed."""
+    from training.data.versioning import DvcProject, RemoteUnreachableError
+
+    settings = _settings()
+    with _exit_on_errors():
+        project = DvcProject(settings)
+        try:
+            project.check_remote()
+            unreachable = None
+        except RemoteUnreachableError as error:
+            unreachable = error
+        folders = _dataset_folders(settings, targets)
+        statuses = [project.status(f, remote_reachable=unreachable is None) for f in folders]
+        typer.echo(json.dumps([s.model_dump() for s in statuses], indent=2))
+        if unreachable is not None:
+            raise unreachable
+
+
+@data_app.command("pull")
+def data_pull(targets: TargetsArgument = None) -> None:
+    """dvc pull datasets as their data/<name>.dvc files record them (local changes are lost)."""
+    from training.data.versioning import DvcProject
+    from training.datasets import restore_dataset
+
+    settings = _settings()
+    with _exit_on_errors():
+        DvcProject(settings).check_remote()
+        restored = [restore_dataset(f, settings) for f in _dataset_folders(settings, targets)]
+    typer.echo(json.dumps([r.model_dump(mode="json") for r in restored], indent=2))
+
+
+@data_app.command("push")
+def data_push(targets: TargetsArgument = None) -> None:
+    """dvc push tracked datasets (e.g. those ingested with --no-push) to the remote."""
+    from training.data.versioning import DvcProject
+
+    settings = _settings()
+    with _exit_on_errors():
+        project = DvcProject(settings)
+        project.check_remote()
+        for folder in _dataset_folders(settings, targets):
+            uploaded = project.push(folder)
+            typer.echo(f"{folder.name}: on {project.remote.describe()} ({uploaded} files uploaded)")
 
 
 def _load_config(config: Path, overrides: list[str] | None) -> TrainConfig:
@@ -96,25 +221,6 @@ def _summary(result) -> dict:
     }
 
 
-def _run_or_exit(action):
-    """Run a pipeline action; errors exit with their code and message, no traceback:
-    config 2, dataset 3, preflight (unreachable bucket) and failed steps 1."""
-    from training.run import PipelineFailed, PreflightFailed
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return action()
-    except ConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from error
-    except DatasetError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_DATASET_ERROR) from error
-    except (PreflightFailed, PipelineFailed) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_PIPELINE_FAILED) from error
-
-
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="A configs/*.yaml file.")],
@@ -128,7 +234,8 @@ def run(
     cfg = _load_config(config, overrides)
     from training.run import run_pipeline
 
-    result = _run_or_exit(lambda: run_pipeline(cfg))
+    with _exit_on_errors():
+        result = run_pipeline(cfg)
     typer.echo(json.dumps(_summary(result), indent=2))
     typer.echo(
         f"{result.registration.model_name} version {result.registration.version}: "
@@ -153,7 +260,8 @@ def reproduce(
 
     settings = TrainingSettings()
     try:
-        plan = _run_or_exit(lambda: plan_reproduction(run_id, settings))
+        with _exit_on_errors():
+            plan = plan_reproduction(run_id, settings)
     except RunNotReproducible as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_NOT_REPRODUCIBLE) from error
@@ -168,7 +276,8 @@ def reproduce(
         raise typer.Exit(EXIT_NOT_REPRODUCIBLE)
     if check_only:
         return
-    result = _run_or_exit(lambda: rerun(plan, settings))
+    with _exit_on_errors():
+        result = rerun(plan, settings)
     typer.echo(
         f"reproduced as MLflow run {result.trained.run_id} "
         f"(version {result.registration.version}, not promoted)"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from training.data.ingest import COCO128_URL
 from training.data.synthetic import SyntheticSpec
 
 
@@ -27,11 +28,16 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """Which dataset to train on. ``synthetic`` is generated under the state dir on first use."""
+    """Which dataset to train on; ingested into ``data/<name>`` and versioned with DVC."""
 
     source: Literal["synthetic", "coco128", "local"] = "synthetic"
     path: Path | None = None
     """For ``local``: a YOLO-format dataset folder with ``data.yaml``."""
+    url: str = COCO128_URL
+    """For ``coco128``: the archive to download (COCO128's public release asset by default)."""
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """For ``coco128``: the archive's expected sha256. No published value is known for the
+    default archive, so the default is no check (the computed digest is logged to pin it)."""
     synthetic: SyntheticSpec = SyntheticSpec()
     split_seed: int = 0
     """Seed of the train/val/test shuffle for sources without a test split."""

@@ -40,14 +40,28 @@ def dvc_dir_md5(folder: Path) -> str:
     return hashlib.md5(listing).hexdigest() + ".dir"
 
 
+def dvc_file(folder: Path) -> Path:
+    """The ``.dvc`` file DVC writes beside a tracked folder: ``data/x`` -> ``data/x.dvc``."""
+    return folder.with_name(folder.name + ".dvc")
+
+
+def recorded_dvc_md5(folder: Path) -> str | None:
+    """The md5 (``<md5>.dir``) in the folder's ``.dvc`` file; ``None`` if DVC does not track it."""
+    path = dvc_file(folder)
+    if not path.exists():
+        return None
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    md5 = outs[0].get("md5")
+    return str(md5) if md5 else None
+
+
 def dvc_data_version(folder: Path) -> str:
-    """The dataset's data version: the md5 in ``<folder>.dvc`` if DVC tracks it, else computed."""
-    dvc_file = folder.with_name(folder.name + ".dvc")
-    if dvc_file.exists():
-        outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or [{}]
-        if md5 := outs[0].get("md5"):
-            return str(md5)
-    return dvc_dir_md5(folder)
+    """The dataset's data version: the md5 in ``<folder>.dvc`` if DVC tracks it, else computed.
+
+    ``training.datasets.prepare_dataset`` re-adds a folder whose content changed, so the two
+    agree for every dataset it returned.
+    """
+    return recorded_dvc_md5(folder) or dvc_dir_md5(folder)
 
 
 def _git(*args: str) -> str | None:

@@ -4,7 +4,8 @@ Nothing is checked out or changed: the checks compare what the run recorded (its
 tags and the effective ``config.yaml`` it logged) with the working tree as it is now.
 
 * must match: the git commit, the config (its hash, recomputed from the logged file), and
-  the dataset's DVC data version (the dataset is ingested first if it is not present);
+  the dataset's DVC data version (a missing dataset is first pulled from the DVC remote if
+  ``data/<name>.dvc`` records it, else ingested);
 * reported: uncommitted changes, then or now, and the Python / Ultralytics / torch /
   ONNX Runtime versions (a difference may change the numbers, not the procedure).
 
@@ -16,13 +17,14 @@ Example:
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.config import ConfigError, TrainConfig, parse_config
-from training.datasets import ensure_dataset
+from training.datasets import dataset_dir, ensure_dataset, restore_dataset
 from training.lineage import dvc_data_version, git_commit, git_dirty, package_version
 from training.run import PipelineResult, run_pipeline
 from training.settings import TrainingSettings
@@ -92,12 +94,22 @@ def _python_version() -> str:
     return platform.python_version()
 
 
+def _dataset_now(config: TrainConfig, settings: TrainingSettings) -> Path:
+    """The config's dataset folder as the working tree has it: pulled from the DVC remote
+    when ``data/<name>.dvc`` records it but the folder is missing, ingested when neither."""
+    folder = dataset_dir(config.data, settings)
+    if not folder.exists() and folder.with_name(f"{folder.name}.dvc").exists():
+        return restore_dataset(folder, settings).path
+    return ensure_dataset(config.data, settings)
+
+
 def plan_reproduction(run_id: str, settings: TrainingSettings) -> ReproductionPlan:
     """Read the run's config and tags and compare them with the working tree now.
 
     Raises:
         RunNotReproducible: no such run in the settings' MLflow, or it logged no config.
         DatasetError: the config's dataset cannot be ingested.
+        DataVersioningError: its recorded version cannot be pulled from the DVC remote.
     """
     uri = settings.mlflow_db_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -107,7 +119,7 @@ def plan_reproduction(run_id: str, settings: TrainingSettings) -> ReproductionPl
         raise RunNotReproducible(f"no MLflow run {run_id!r} at {uri}") from error
     tags = run.data.tags
     config = _logged_config(client, run_id)
-    dataset = ensure_dataset(config.data, settings)
+    dataset = _dataset_now(config, settings)
     checks = [
         Check("git_commit", tags.get("git_commit", "?"), git_commit(), required=True),
         Check("config_hash", tags.get("config_hash", "?"), config.config_hash(), required=True),

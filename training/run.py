@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from training.artifacts import (
-    DatasetArtifact,
     ExportedArtifact,
     RegistrationArtifact,
     TrainedArtifact,
     TuningArtifact,
 )
 from training.config import TrainConfig
-from training.datasets import ensure_dataset
+from training.datasets import PreparedDataset, prepare_dataset
 from training.publish import ensure_bucket
 from training.settings import TrainingSettings
 from training.ultralytics_env import configure_environment
@@ -34,7 +33,7 @@ class PipelineResult:
     """The artifacts of one pipeline run, loaded from ZenML."""
 
     run_name: str
-    dataset: DatasetArtifact
+    dataset: PreparedDataset
     tuning: TuningArtifact
     trained: TrainedArtifact
     pytorch_metrics: dict[str, float]
@@ -89,7 +88,8 @@ def preflight(config: TrainConfig, settings: TrainingSettings) -> None:
 
     Raises:
         ConfigError: the tuning config (when tuning is on) is invalid.
-        DatasetError: the dataset cannot be ingested.
+        DatasetError: the dataset cannot be ingested or is invalid (bad files named).
+        DataVersioningError: the DVC remote is unreachable, or dvc add/push failed.
         PreflightFailed: the models bucket cannot be reached.
     """
     from botocore.exceptions import BotoCoreError, ClientError
@@ -98,7 +98,7 @@ def preflight(config: TrainConfig, settings: TrainingSettings) -> None:
         from training.tuning import load_tuning_config
 
         load_tuning_config(config.tune.config_path)
-    ensure_dataset(config.data, settings)
+    prepare_dataset(config.data, settings)  # the ingest step finds it done
     try:
         ensure_bucket(settings)
     except (BotoCoreError, ClientError) as error:
@@ -120,7 +120,8 @@ def run_pipeline(
     publishes without promoting, whatever ``config.gates.promote`` says.
 
     Raises:
-        ConfigError, DatasetError, PreflightFailed: from :func:`preflight`, before training.
+        ConfigError, DatasetError, DataVersioningError, PreflightFailed: from
+            :func:`preflight`, before ZenML starts.
         PipelineFailed: a step raised (e.g. a dataset error, the parity gate, a failed
             promotion); ``__cause__`` is the step's exception.
     """

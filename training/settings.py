@@ -2,8 +2,9 @@
 
 Every value can be set from the environment with the ``DETECTOR_`` prefix, e.g.
 ``DETECTOR_AWS_ENDPOINT_URL=`` (empty) for real AWS, ``DETECTOR_STATE_DIR=/tmp/x``.
-The defaults run on the embedded stack: sqlite MLflow under ``.state/`` and the host
-LocalStack at ``http://127.0.0.1:4566``.
+The defaults run on the embedded stack: sqlite MLflow under ``.state/``, the host
+LocalStack at ``http://127.0.0.1:4566``, and datasets under ``data/`` of this repository,
+versioned with DVC and pushed to the remote in ``.dvc/config`` (at that same endpoint).
 """
 
 from pathlib import Path
@@ -19,8 +20,8 @@ class TrainingSettings(DeploymentSettings):
     """Settings of the training job (env prefix ``DETECTOR_``).
 
     Example:
-        >>> TrainingSettings(state_dir="/tmp/state").datasets_dir
-        PosixPath('/tmp/state/datasets')
+        >>> TrainingSettings(dvc_root="/tmp/project").datasets_dir
+        PosixPath('/tmp/project/data')
     """
 
     mlflow_artifact_location: str | None = None
@@ -28,6 +29,17 @@ class TrainingSettings(DeploymentSettings):
     experiment_name: str = "detector-training"
     optuna_storage_url: str | None = None
     """Optuna RDB storage that tuning workers share, e.g. ``postgresql+psycopg2://...``."""
+
+    dvc_root: Path = REPO_ROOT
+    """The DVC project (the folder holding ``.dvc/``); datasets live in its ``data/``."""
+    dvc_remote: str | None = None
+    """The DVC remote to push to and pull from; defaults to ``core.remote`` of ``.dvc/config``.
+    Its endpoint is always ``aws_endpoint_url`` (the committed ``endpointurl`` is overridden)."""
+    dvc_push: bool = True
+    """Push each new dataset version to the remote. Off (``DETECTOR_DVC_PUSH=false``) for
+    offline runs: the dataset is still ``dvc add``-ed, with the same md5 as data version."""
+    dvc_connect_timeout_s: float = 3.0
+    """How long to wait for the remote's endpoint before calling it unreachable."""
 
     @field_validator("mlflow_artifact_location")
     @classmethod
@@ -42,7 +54,8 @@ class TrainingSettings(DeploymentSettings):
 
     @property
     def datasets_dir(self) -> Path:
-        return self.state_dir / "datasets"
+        """``<dvc_root>/data``: one folder per dataset, each with its ``<name>.dvc`` beside it."""
+        return self.dvc_root / "data"
 
     @property
     def runs_dir(self) -> Path:

@@ -16,6 +16,7 @@ from release.api import PredictApi
 from release.settings import DeploymentSettings
 from release.stack import api_base_url
 from tests.conftest import ROOT
+from tests.training.support import make_dvc_project
 from training.config import load_config
 from training.run import PipelineResult, run_pipeline
 from training.settings import TrainingSettings
@@ -80,6 +81,7 @@ def published(api, deployment, tmp_path_factory) -> list[PipelineResult]:
     the pipeline, not promoted (the tests promote and roll back themselves)."""
     settings = TrainingSettings(
         state_dir=tmp_path_factory.mktemp("state"),
+        dvc_root=make_dvc_project(tmp_path_factory.mktemp("project")),  # data/ not in the repo
         aws_endpoint_url=deployment.aws_endpoint_url,
         models_bucket=BUCKET,
         mlflow_tracking_uri=deployment.mlflow_tracking_uri,

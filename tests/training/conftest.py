@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.training.support import make_dvc_project
 from training.config import load_config
 from training.run import PipelineResult, run_pipeline
 from training.settings import REPO_ROOT, TrainingSettings
@@ -34,6 +35,7 @@ def smoke_settings(tmp_path_factory: pytest.TempPathFactory, moto_endpoint) -> T
     state = tmp_path_factory.mktemp("state")
     return TrainingSettings(
         state_dir=state,
+        dvc_root=make_dvc_project(tmp_path_factory.mktemp("project")),  # data/ not in the repo
         aws_endpoint_url=moto_endpoint,
         models_bucket="models-test",
         registered_model_name="detector-test",

@@ -1,10 +1,21 @@
-"""``python -m training``: config errors exit with code 2 before anything trains."""
+"""``python -m training``: config errors exit 2, dataset errors 3, DVC remote errors 4."""
 
+import json
+import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from training.cli import EXIT_CONFIG_ERROR, EXIT_PIPELINE_FAILED, app
+from tests.training.support import closed_port_endpoint, make_dvc_project
+from training.cli import (
+    EXIT_CONFIG_ERROR,
+    EXIT_DATA_REMOTE_ERROR,
+    EXIT_DATASET_ERROR,
+    EXIT_PIPELINE_FAILED,
+    app,
+)
+from training.lineage import dvc_dir_md5
 from training.settings import REPO_ROOT
 
 SMOKE = str(REPO_ROOT / "configs" / "train_smoke.yaml")
@@ -29,37 +40,114 @@ def test_run_rejects_missing_config(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_CONFIG_ERROR
 
 
-def test_run_with_an_unreachable_bucket_fails_before_training(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("DETECTOR_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("DETECTOR_AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: closed
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    overrides = ["data.synthetic.n_train=4", "data.synthetic.n_val=2", "data.synthetic.n_test=2"]
-    result = runner.invoke(app, ["run", "-c", SMOKE, *overrides])
-    assert result.exit_code == EXIT_PIPELINE_FAILED, result.output
-    assert "models bucket 'detector-models' at http://127.0.0.1:9 is not reachable" in result.output
-    assert not (tmp_path / "runs").exists()
-    assert not (tmp_path / "zenml").exists()
+@pytest.fixture
+def data_env(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway DVC project as ``DETECTOR_DVC_ROOT``, its remote on the moto server."""
+    project = make_dvc_project(tmp_path / "project")
+    monkeypatch.setenv("DETECTOR_DVC_ROOT", str(project))
+    monkeypatch.setenv("DETECTOR_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DETECTOR_AWS_ENDPOINT_URL", moto_endpoint)
+    return project
 
 
-def test_ingest_synthetic_writes_a_dataset(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("DETECTOR_STATE_DIR", str(tmp_path))
-    result = runner.invoke(
-        app,
-        ["ingest", "synthetic", "--seed", "5", "--n-train", "4", "--n-val", "2", "--n-test", "2"],
-    )
+SMALL = ["--seed", "5", "--n-train", "4", "--n-val", "2", "--n-test", "2"]
+
+
+def test_ingest_then_status_and_pull(data_env: Path) -> None:
+    result = runner.invoke(app, ["ingest", "synthetic", *SMALL])
     assert result.exit_code == 0, result.output
-    out = Path(result.output.strip().splitlines()[-1])
-    assert out.parent == tmp_path / "datasets"
-    assert len(list((out / "images" / "test").glob("*.jpg"))) == 2
+    prepared = json.loads(result.stdout)
+    path = Path(prepared["path"])
+    assert path.parent == data_env / "data"
+    assert len(list((path / "images" / "test").glob("*.jpg"))) == 2
+    assert prepared["pushed"] is True
+    assert prepared["data_version"] == dvc_dir_md5(path)
+
+    status = runner.invoke(app, ["data", "status"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout) == [
+        {
+            "name": path.name,
+            "data_version": prepared["data_version"],
+            "workspace": "ok",
+            "remote": "pushed",
+        }
+    ]
+
+    shutil.rmtree(path)
+    assert json.loads(runner.invoke(app, ["data", "status"]).stdout)[0]["workspace"] == "missing"
+    pulled = runner.invoke(app, ["data", "pull", path.name])
+    assert pulled.exit_code == 0, pulled.output
+    assert json.loads(pulled.stdout)[0]["data_version"] == prepared["data_version"]
+    assert dvc_dir_md5(path) == prepared["data_version"]
 
 
-def test_ingest_coco128_offline_is_a_dataset_error(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("DETECTOR_STATE_DIR", str(tmp_path))
+def test_ingest_without_push_then_push(data_env: Path) -> None:
+    result = runner.invoke(app, ["ingest", "synthetic", *SMALL, "--seed", "6", "--no-push"])
+    assert result.exit_code == 0, result.output
+    name = Path(json.loads(result.stdout)["path"]).name
+    assert json.loads(runner.invoke(app, ["data", "status", name]).stdout)[0]["remote"] == (
+        "not pushed"
+    )
 
-    def offline(*args, **kwargs):
-        raise OSError("no network")
+    pushed = runner.invoke(app, ["data", "push", str(data_env / "data" / f"{name}.dvc")])
+    assert pushed.exit_code == 0, pushed.output
+    status = runner.invoke(app, ["data", "status", str(data_env / "data" / name)])
+    assert json.loads(status.stdout)[0]["remote"] == "pushed"
 
-    monkeypatch.setattr("training.data.ingest.urllib.request.urlretrieve", offline)
-    result = runner.invoke(app, ["ingest", "coco128"])
-    assert result.exit_code == 3
-    assert "cannot download" in result.output
+
+def test_unreachable_remote_exits_with_its_code(
+    data_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = closed_port_endpoint()
+    monkeypatch.setenv("DETECTOR_AWS_ENDPOINT_URL", endpoint)
+    for command in (["ingest", "synthetic", *SMALL], ["data", "status"], ["data", "pull"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == EXIT_DATA_REMOTE_ERROR, result.output
+        assert f"DVC remote 'localstack' (s3://detector-data/dvc) at endpoint {endpoint}" in (
+            result.output
+        )
+
+
+def test_ingest_coco128_unreachable_url_is_a_dataset_error(data_env: Path) -> None:
+    url = f"{closed_port_endpoint()}/coco128.zip"
+    result = runner.invoke(app, ["ingest", "coco128", "--url", url, "--no-push"])
+    assert result.exit_code == EXIT_DATASET_ERROR
+    assert f"cannot download {url}" in result.output
+
+
+def test_ingest_rejects_a_malformed_checksum(data_env: Path) -> None:
+    result = runner.invoke(app, ["ingest", "coco128", "--sha256", "abc"])
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert "sha256" in result.output
+
+
+TINY_DATA = ["data.synthetic.n_train=4", "data.synthetic.n_val=2", "data.synthetic.n_test=2"]
+
+
+def test_run_with_an_unreachable_remote_fails_before_training(
+    data_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = closed_port_endpoint()
+    monkeypatch.setenv("DETECTOR_AWS_ENDPOINT_URL", endpoint)
+    result = runner.invoke(app, ["run", "-c", SMOKE, *TINY_DATA])
+    assert result.exit_code == EXIT_DATA_REMOTE_ERROR, result.output
+    assert f"at endpoint {endpoint}" in result.output
+    state = data_env.parent / "state"
+    assert not (state / "runs").exists()
+    assert not (state / "zenml").exists()
+
+
+def test_run_with_an_unreachable_bucket_fails_before_training(
+    data_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = closed_port_endpoint()
+    monkeypatch.setenv("DETECTOR_AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("DETECTOR_DVC_PUSH", "false")  # the dataset needs no remote then
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = runner.invoke(app, ["run", "-c", SMOKE, *TINY_DATA])
+    assert result.exit_code == EXIT_PIPELINE_FAILED, result.output
+    assert f"models bucket 'detector-models' at {endpoint} is not reachable" in result.output
+    state = data_env.parent / "state"
+    assert not (state / "runs").exists()
+    assert not (state / "zenml").exists()

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from tests.training.support import make_dvc_project
 from training.cli import EXIT_NOT_REPRODUCIBLE, app
 from training.config import parse_config
 from training.datasets import ensure_dataset
@@ -62,6 +63,7 @@ def recorded_run(tmp_path_factory) -> Iterator[tuple[str, TrainingSettings]]:
     data than the working tree has now; ``DETECTOR_STATE_DIR`` points the CLI at it."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DETECTOR_STATE_DIR", str(tmp_path_factory.mktemp("recorded")))
+        env.setenv("DETECTOR_DVC_ROOT", str(make_dvc_project(tmp_path_factory.mktemp("dvc"))))
         yield _record_run(TrainingSettings())
 
 

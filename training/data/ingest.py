@@ -4,30 +4,32 @@ Layout written (``data.yaml`` last, so its presence means the dataset is complet
 
     <out>/images/{train,val,test}/*.jpg
     <out>/labels/{train,val,test}/*.txt
-    <out>/data.yaml          path, train, val, test, names
+    <out>/data.yaml          train, val, test, names
 
-The ``test`` split is held out: evaluation and the demo report on it.
+``data.yaml`` has no ``path``: Ultralytics then resolves the splits from the file's own
+folder, so a dataset can be moved, and its bytes (hence its DVC md5) do not depend on where
+it lives. The ``test`` split is held out: evaluation and the demo report on it.
 """
 
 import hashlib
 import random
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
 
+from training.data.download import download_file
+from training.data.errors import DatasetError
 from training.data.synthetic import CLASS_NAMES, SPLITS, SyntheticSpec, iter_split
 
-COCO128_URL = "https://ultralytics.com/assets/coco128.zip"
+COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
+"""The ``download:`` of ``ultralytics/cfg/datasets/coco128.yaml`` (8.4.x)."""
+COCO128_ROOT = "coco128"
+"""The archive's single top-level folder: ``coco128/images/train2017``, ``coco128/labels/...``."""
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class DatasetError(Exception):
-    """A dataset source cannot be read or is not in YOLO format."""
 
 
 def synthetic_dataset_name(spec: SyntheticSpec) -> str:
@@ -37,9 +39,8 @@ def synthetic_dataset_name(spec: SyntheticSpec) -> str:
 
 
 def write_data_yaml(out_dir: Path, names: dict[int, str]) -> Path:
-    """Write ``data.yaml`` pointing Ultralytics at the three splits."""
+    """Write ``data.yaml`` pointing Ultralytics at the three splits (relative to the file)."""
     data = {
-        "path": str(out_dir.resolve()),
         "train": "images/train",
         "val": "images/val",
         "test": "images/test",
@@ -66,8 +67,6 @@ def _publish(tmp_dir: Path, out_dir: Path) -> Path:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp_dir.rename(out_dir)
-    # `path` in data.yaml is absolute; rewrite it for the final location.
-    write_data_yaml(out_dir, read_names(out_dir / "data.yaml"))
     return out_dir
 
 
@@ -163,21 +162,51 @@ def ingest_local(source: Path, out_dir: Path, seed: int = 0) -> Path:
     return split_into(_images_under(source / "images"), names, out_dir, seed=seed)
 
 
-def ingest_coco128(out_dir: Path, url: str = COCO128_URL, seed: int = 0) -> Path:
-    """Download COCO128 (128 images, 80 classes) and split it 96/16/16.
+def ingest_coco128(
+    out_dir: Path, url: str = COCO128_URL, sha256: str | None = None, seed: int = 0
+) -> Path:
+    """Download COCO128 (128 images, 80 classes), check it, and split it 96/16/16.
 
-    Needs internet access to ``url``; it is not reachable from the build machine.
+    Args:
+        out_dir: where the YOLO dataset is published (atomically, as the last step).
+        url: the archive; any zip with COCO128's layout (``coco128/images/...``,
+            ``coco128/labels/...``) works.
+        sha256: the archive's expected sha256; ``None`` skips the check (the computed
+            value is logged, to pin it in the config).
+        seed: seed of the train/val/test shuffle.
+
+    Raises:
+        DatasetError: download failed, the file is not a zip, or its layout is not COCO128's.
+        ChecksumMismatchError: ``sha256`` differs from the downloaded archive's.
     """
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "coco128.zip"
+        download_file(url, archive, sha256)
         try:
-            urllib.request.urlretrieve(url, archive)
-        except OSError as error:
-            raise DatasetError(f"cannot download {url}: {error}") from error
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(tmp)
-        root = Path(tmp) / "coco128"
+            with zipfile.ZipFile(archive) as zf:
+                _check_coco128_layout(zf.namelist(), url)
+                zf.extractall(tmp)
+        except zipfile.BadZipFile as error:
+            raise DatasetError(f"{url} is not a zip archive: {error}") from error
+        root = Path(tmp) / COCO128_ROOT
         return split_into(_images_under(root / "images"), _coco_names(), out_dir, seed=seed)
+
+
+def _check_coco128_layout(members: list[str], url: str) -> None:
+    """COCO128's archive holds ``coco128/images/<split>/*.jpg`` and ``coco128/labels/...``."""
+    images = [
+        m
+        for m in members
+        if m.startswith(f"{COCO128_ROOT}/images/") and Path(m).suffix.lower() in IMAGE_SUFFIXES
+    ]
+    labels = [m for m in members if m.startswith(f"{COCO128_ROOT}/labels/") and m.endswith(".txt")]
+    if not images or not labels:
+        top = sorted({m.split("/", 1)[0] for m in members})[:5]
+        raise DatasetError(
+            f"{url} does not have COCO128's layout: expected {COCO128_ROOT}/images/**/*.jpg and "
+            f"{COCO128_ROOT}/labels/**/*.txt, found {len(images)} images, {len(labels)} label "
+            f"files; top-level entries: {top}"
+        )
 
 
 def _coco_names() -> dict[int, str]:

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from training.artifacts import DatasetArtifact, TrainedArtifact
+from training.artifacts import TrainedArtifact
+from training.datasets import PreparedDataset
 from training.evaluate import evaluate_model
 from training.settings import TrainingSettings
 from training.tracking import resume_run
@@ -12,7 +13,7 @@ from training.tracking import resume_run
 
 @step(enable_cache=False)
 def evaluate(
-    settings: TrainingSettings, dataset: DatasetArtifact, trained: TrainedArtifact
+    settings: TrainingSettings, dataset: PreparedDataset, trained: TrainedArtifact
 ) -> Annotated[dict[str, float], "pytorch_metrics"]:
     """mAP50, mAP50-95, precision and recall of ``best.pt`` on the config's eval split,
     logged to the training's MLflow run as ``pytorch_<split>_<metric>``."""

@@ -6,7 +6,8 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from predict.detector import Detector
-from training.artifacts import DatasetArtifact, ExportedArtifact, ParityReport, TrainedArtifact
+from training.artifacts import ExportedArtifact, ParityReport, TrainedArtifact
+from training.datasets import PreparedDataset
 from training.evaluate import evaluate_model, export_onnx
 from training.gates import QUALITY_METRIC, ParityGateFailed, check_parity
 from training.parity import compare_models
@@ -20,7 +21,7 @@ PARITY_SPLIT = "val"
 @step(enable_cache=False)
 def export(
     settings: TrainingSettings,
-    dataset: DatasetArtifact,
+    dataset: PreparedDataset,
     trained: TrainedArtifact,
     pytorch_metrics: dict[str, float],
 ) -> Annotated[ExportedArtifact, "onnx_model"]:

@@ -1,20 +1,22 @@
-"""Step 1: the dataset a run trains on, ingested on first use, with its data version."""
+"""Step 1: the dataset a run trains on: ingested on first use, validated, DVC-versioned."""
 
 from typing import Annotated
 
 from zenml import log_metadata, step
 
-from training.artifacts import DatasetArtifact
 from training.config import DataConfig
-from training.datasets import ensure_dataset
-from training.lineage import dvc_data_version
+from training.datasets import PreparedDataset, prepare_dataset
 from training.settings import TrainingSettings
 
 
 @step(enable_cache=False)
-def ingest(data: DataConfig, settings: TrainingSettings) -> Annotated[DatasetArtifact, "dataset"]:
-    """Resolve ``data`` to a YOLO dataset folder under the state dir, and version it."""
-    path = ensure_dataset(data, settings)
-    dataset = DatasetArtifact(path=path, data_version=dvc_data_version(path))
-    log_metadata({"data_version": dataset.data_version, "source": data.source}, infer_artifact=True)
+def ingest(data: DataConfig, settings: TrainingSettings) -> Annotated[PreparedDataset, "dataset"]:
+    """:func:`training.datasets.prepare_dataset`: ``data/<name>``, validated, added and pushed
+    to the DVC remote; its DVC md5 is the run's data version."""
+    dataset = prepare_dataset(data, settings)
+    log_metadata(
+        {"data_version": dataset.data_version, "remote": dataset.remote}
+        | dataset.summary.as_metrics(),
+        infer_artifact=True,
+    )
     return dataset

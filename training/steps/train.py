@@ -6,8 +6,9 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from training.artifacts import DatasetArtifact, TrainedArtifact, TuningArtifact
+from training.artifacts import TrainedArtifact, TuningArtifact
 from training.config import TrainConfig
+from training.datasets import PreparedDataset
 from training.lineage import lineage_tags
 from training.settings import TrainingSettings
 from training.tracking import configure_mlflow, log_params, log_training_plots
@@ -24,7 +25,7 @@ def effective_config(config: TrainConfig, tuning: TuningArtifact) -> TrainConfig
 
 
 def run_tags(
-    config: TrainConfig, effective: TrainConfig, dataset: DatasetArtifact, tuning: TuningArtifact
+    config: TrainConfig, effective: TrainConfig, dataset: PreparedDataset, tuning: TuningArtifact
 ) -> dict[str, str]:
     """The lineage tags (``config_hash`` of the effective config) plus where tuning came from."""
     tags = lineage_tags(dataset.path, effective.config_hash())
@@ -39,7 +40,7 @@ def run_tags(
 def train(
     config: TrainConfig,
     settings: TrainingSettings,
-    dataset: DatasetArtifact,
+    dataset: PreparedDataset,
     tuning: TuningArtifact,
     extra_tags: dict[str, str],
 ) -> Annotated[TrainedArtifact, "trained_model"]:
@@ -71,6 +72,7 @@ def train(
     with mlflow.start_run(experiment_id=experiment_id, run_name=config.name, tags=tags) as run:
         log_params(effective.flat_params())
         mlflow.log_dict(effective.model_dump(mode="json"), "config.yaml")
+        mlflow.log_metrics(dataset.summary.as_metrics())
         trained = train_model(
             effective, dataset.data_yaml, run_dir / "train", settings, log_epoch, log_best
         )

@@ -4,14 +4,15 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from training.artifacts import DatasetArtifact, TuningArtifact
+from training.artifacts import TuningArtifact
 from training.config import TrainConfig
+from training.datasets import PreparedDataset
 from training.settings import TrainingSettings
 
 
 @step(enable_cache=False)
 def tune(
-    config: TrainConfig, settings: TrainingSettings, dataset: DatasetArtifact
+    config: TrainConfig, settings: TrainingSettings, dataset: PreparedDataset
 ) -> Annotated[TuningArtifact, "tuning"]:
     """Run (or join) the study of ``config.tune.config``; its best parameters, or none when
     ``config.tune.enabled`` is false."""
