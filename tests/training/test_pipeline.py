@@ -106,7 +106,7 @@ def test_first_version_is_promoted_to_both_aliases(
     champion = _client(smoke_settings).get_model_version_by_alias(
         smoke_settings.registered_model_name, "champion"
     )
-    assert champion.version == registration.version
+    assert str(champion.version) == registration.version
 
 
 def test_s3_objects_match_the_manifest(
