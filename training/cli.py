@@ -5,6 +5,7 @@ Examples::
     python -m training ingest synthetic --seed 0 --n-train 256
     python -m training ingest local /data/my-yolo-set
     python -m training train --config configs/train_smoke.yaml train.epochs=3
+    python -m training tune --config configs/train_smoke.yaml tune.n_trials=4
 """
 
 import json
@@ -114,3 +115,48 @@ def show_config(
     cfg = _load_config(config, overrides)
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     typer.echo(f"config_hash: {cfg.config_hash()}")
+
+
+EXIT_TUNING_ERROR = 4
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A configs/*.yaml file.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. tune.n_trials=8")
+    ] = None,
+) -> None:
+    """Run one Optuna worker on the config's study (created if new) and print the best params.
+
+    Start several (processes, or `compose up --scale trainer=N`) on one
+    DETECTOR_OPTUNA_STORAGE_URL to share the study.
+    """
+    from training.tuning.config import load_tuning_config
+
+    cfg = _load_config(config, overrides)
+    try:
+        tuning = load_tuning_config(cfg.tune.config)
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+
+    import optuna
+
+    from training.datasets import ensure_dataset
+    from training.tuning.study import TuningError
+    from training.tuning.study import tune as run_tuning
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per trial instead
+    settings = TrainingSettings()
+    try:
+        dataset = ensure_dataset(cfg.data, settings)
+        result = run_tuning(
+            cfg, dataset / "data.yaml", settings, tuning, lambda line: typer.echo(line, err=True)
+        )
+    except (ConfigError, DatasetError, TuningError) as error:
+        typer.echo(f"error: {error}", err=True)
+        codes = {ConfigError: EXIT_CONFIG_ERROR, DatasetError: EXIT_DATASET_ERROR}
+        raise typer.Exit(codes.get(type(error), EXIT_TUNING_ERROR)) from error
+    typer.echo(json.dumps(result.to_dict()))

@@ -8,7 +8,7 @@ LocalStack at ``http://127.0.0.1:4566``.
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from release.settings import REPO_ROOT, DeploymentSettings
 
@@ -26,11 +26,21 @@ class TrainingSettings(DeploymentSettings):
     mlflow_artifact_location: str | None = None
     """Artifact root of new experiments; defaults to ``<state_dir>/mlflow/artifacts``."""
     experiment_name: str = "detector-training"
+    optuna_storage_url: str = ""
+    """Optuna's RDB storage, shared by all tuning workers of a study; defaults to
+    ``sqlite:///<state_dir>/optuna/optuna.db``. In compose: a PostgreSQL URL,
+    ``postgresql+psycopg2://user:pass@postgres/optuna``."""
 
     @field_validator("mlflow_artifact_location")
     @classmethod
     def _empty_location_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _default_optuna_storage(self) -> "TrainingSettings":
+        if not self.optuna_storage_url:
+            self.optuna_storage_url = f"sqlite:///{self.state_dir / 'optuna' / 'optuna.db'}"
+        return self
 
     @property
     def artifact_location(self) -> str:
