@@ -119,7 +119,7 @@ class PrunerConfig(_Strict):
     n_startup_trials: int = Field(5, ge=0)
     """Trials that are never pruned (the median needs them)."""
     n_warmup_steps: int = Field(0, ge=0)
-    """Epochs of every trial that are never pruned."""
+    """The first epoch a trial can be pruned at (steps are epochs, counted from 1)."""
     interval_steps: int = Field(1, ge=1)
     """Check every this many epochs."""
 
