@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from training.cli import EXIT_CONFIG_ERROR, app
 from training.config import ConfigError, TrainConfig, TrainParams, load_config, parse_config
 from training.datasets import ensure_dataset
+from training.lineage import lineage_tags
 from training.settings import REPO_ROOT, TrainingSettings
-from training.tracking import configure_mlflow
 from training.tuning.config import (
     PrunerConfig,
     SamplerConfig,
@@ -39,16 +39,6 @@ from training.tuning.mlflow_runs import TRIAL_STATE_TAG, StudyRuns
 from training.tuning.storage import build_pruner, build_sampler, redact_url
 from training.tuning.study import TuningResult, tune
 
-LINEAGE_TAGS = (
-    "git_commit",
-    "git_dirty",
-    "dvc_data_version",
-    "config_hash",
-    "python_version",
-    "ultralytics_version",
-    "torch_version",
-    "onnxruntime_version",
-)
 SPACE = {
     "lr0": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
     "batch": {"type": "categorical", "choices": [4, 8]},
@@ -269,7 +259,7 @@ def tune_settings(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings:
 
 def test_importances_need_two_complete_trials(tune_settings: TrainingSettings) -> None:
     settings = tune_settings
-    runs = StudyRuns(settings.mlflow_db_uri, configure_mlflow(settings))
+    runs = StudyRuns.open(settings)
     study = optuna.create_study(direction="maximize")
     study.add_trial(
         optuna.trial.create_trial(
@@ -364,12 +354,12 @@ def test_each_trial_is_a_nested_mlflow_run(tiny_study) -> None:
 
 @pytest.mark.slow
 def test_parent_run_has_lineage_best_params_and_plots(tiny_study, tmp_path: Path) -> None:
-    result, settings, _, _ = tiny_study
+    result, settings, config, _ = tiny_study
     client = client_for(settings)
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
-    for tag in LINEAGE_TAGS:
-        assert parent.data.tags[tag], tag
+    lineage = lineage_tags(ensure_dataset(config.data, settings), config.config_hash())
+    assert {k: parent.data.tags[k] for k in lineage} == lineage
     assert parent.data.tags["optuna.study_name"] == result.study_name
     for name, value in result.best_params.items():
         assert parent.data.params[f"best.{name}"] == str(value)
@@ -411,12 +401,12 @@ def _worker_files(tmp_path: Path, study_name: str, **tuning: Any) -> Path:
 
 
 def _prepared_state(tmp_path: Path, config_path: Path) -> TrainingSettings:
-    """The dataset and the MLflow database exist before workers start, as after ingest."""
+    """The dataset exists before workers start, as after the ingest step (or `dvc pull`);
+    the MLflow and Optuna databases do not: the workers create them."""
     settings = TrainingSettings(
         state_dir=tmp_path / "state", optuna_storage_url=f"sqlite:///{tmp_path}/study.db"
     )
     ensure_dataset(load_config(config_path).data, settings)
-    configure_mlflow(settings)
     return settings
 
 

@@ -6,16 +6,23 @@ on an ``MlflowClient`` with explicit URIs (see ``release/registry.py``): no flue
 that a trial in the same process could end or inherit.
 """
 
+import contextlib
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from optuna.study import Study
 from optuna.trial import TrialState
 
+from training.settings import TrainingSettings
+from training.tracking import configure_mlflow
 from training.tuning.storage import quiet_experimental
 
 log = logging.getLogger(__name__)
@@ -35,12 +42,39 @@ def _params(values: dict[str, Any]) -> list[Param]:
     return [Param(k, "" if v is None else str(v)[:6000]) for k, v in values.items()]
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An advisory lock across processes on this machine (released when the file closes)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 class StudyRuns:
     """The MLflow side of one study, in experiment ``experiment_id`` at ``tracking_uri``."""
 
     def __init__(self, tracking_uri: str, experiment_id: str) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.experiment_id = experiment_id
+
+    @classmethod
+    def open(cls, settings: TrainingSettings) -> "StudyRuns":
+        """The runs of ``settings``' experiment (``training.tracking.configure_mlflow``).
+
+        Workers may start together: on a sqlite database one process at a time (MLflow
+        migrates a new database on first use, and concurrent migrations all fail); elsewhere
+        a worker that lost the race to create the experiment looks it up again.
+        """
+        uri = settings.mlflow_db_uri
+        sqlite = uri.startswith("sqlite:///")
+        lock = _exclusive(Path(uri.removeprefix("sqlite:///") + ".lock")) if sqlite else None
+        with lock or contextlib.nullcontext():
+            try:
+                experiment_id = configure_mlflow(settings)
+            except MlflowException:  # created by another worker since the lookup
+                experiment_id = configure_mlflow(settings)
+        return cls(uri, experiment_id)
 
     def create_parent(
         self,

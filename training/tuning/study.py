@@ -24,16 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import Study
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from training.config import ConfigError, TrainConfig
 from training.lineage import lineage_tags
 from training.settings import TrainingSettings
-from training.tracking import configure_mlflow
 from training.train import train_model
-from training.tuning.config import TuningConfig, definition_fingerprint, study_definition
+from training.tuning.config import (
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    TuningConfig,
+    definition_fingerprint,
+    study_definition,
+)
 from training.tuning.mlflow_runs import StudyRuns
 from training.tuning.storage import (
     build_pruner,
@@ -116,7 +122,7 @@ def tune(
     definition = study_definition(config, tuning)
     fingerprint = definition_fingerprint(definition)
     study_name = tuning.study_name or f"{config.name}-{fingerprint[:10]}"
-    runs = StudyRuns(settings.mlflow_db_uri, configure_mlflow(settings))
+    runs = StudyRuns.open(settings)
 
     def lost(trial: FrozenTrial) -> None:
         progress(f"trial {trial.number} lost its worker (no heartbeat): FAIL, queued again")
@@ -140,23 +146,16 @@ def tune(
     _work(study, objective, tuning, progress)
 
     result = _result(study, tuning, storage_url, parent_run_id)
-    if runs.is_running(parent_run_id):
-        runs.finish_parent(
-            parent_run_id,
-            study,
-            result.best_params,
-            result.best_value,
-            {
-                "optuna.best_trial": str(result.best_trial),
-                "optuna.n_complete": str(result.n_complete),
-                "optuna.n_pruned": str(result.n_pruned),
-                "optuna.n_failed": str(result.n_failed),
-            },
-        )
+    if runs.is_running(parent_run_id):  # the first worker to see the study done logs it
+        counts = {"complete": result.n_complete, "pruned": result.n_pruned}
+        counts["failed"] = result.n_failed
+        tags = {f"optuna.n_{state}": str(n) for state, n in counts.items()}
+        tags["optuna.best_trial"] = str(result.best_trial)
+        runs.finish_parent(parent_run_id, study, result.best_params, result.best_value, tags)
     return result
 
 
-def _create_or_load(name: str, storage, tuning: TuningConfig) -> tuple[Study, bool]:
+def _create_or_load(name: str, storage: RDBStorage, tuning: TuningConfig) -> tuple[Study, bool]:
     """The study and whether this worker created it (exactly one worker does)."""
     options = {"sampler": build_sampler(tuning.sampler), "pruner": build_pruner(tuning.pruner)}
     try:
@@ -322,7 +321,6 @@ class TrialObjective:
             {f"train.{k}": v for k, v in trial_config.train.model_dump(mode="json").items()},
         )
         trial.set_user_attr(RUN_ID_ATTR, run_id)
-        trial.set_user_attr("worker", worker_id())
         try:
             value = self._train(trial, trial_config, run_id)
         except optuna.TrialPruned:
@@ -362,10 +360,10 @@ class TrialObjective:
         return better(values)
 
 
-def _suggest(trial: Trial, name: str, space) -> Any:
-    if space.type == "float":
+def _suggest(trial: Trial, name: str, space: FloatParam | IntParam | CategoricalParam) -> Any:
+    if isinstance(space, FloatParam):
         return trial.suggest_float(name, space.low, space.high, log=space.log, step=space.step)
-    if space.type == "int":
+    if isinstance(space, IntParam):
         return trial.suggest_int(name, space.low, space.high, step=space.step, log=space.log)
     return trial.suggest_categorical(name, space.choices)
 
