@@ -159,4 +159,4 @@ def tune(
         typer.echo(f"error: {error}", err=True)
         codes = {ConfigError: EXIT_CONFIG_ERROR, DatasetError: EXIT_DATASET_ERROR}
         raise typer.Exit(codes.get(type(error), EXIT_TUNING_ERROR)) from error
-    typer.echo(json.dumps(result.to_dict()))
+    typer.echo(result.model_dump_json())

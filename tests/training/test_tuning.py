@@ -37,7 +37,7 @@ from training.tuning.config import (
 )
 from training.tuning.mlflow_runs import TRIAL_STATE_TAG, StudyRuns
 from training.tuning.storage import build_pruner, build_sampler, redact_url
-from training.tuning.study import TuningResult, tune
+from training.tuning.study import SurplusTrial, TrialObjective, TuningResult, tune
 
 SPACE = {
     "lr0": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
@@ -277,6 +277,27 @@ def test_importances_need_two_complete_trials(tune_settings: TrainingSettings) -
     assert run.data.tags["optuna.param_importances"].startswith("not plotted: 1 complete")
     plots = {a.path for a in client.list_artifacts(parent, "plots")}
     assert plots == {"plots/optimization_history.png"}
+
+
+def test_a_trial_asked_when_the_study_is_full_never_trains(tune_settings: TrainingSettings) -> None:
+    """Two workers that both start the last trial: the later trial number steps back."""
+    tuning = parse_tuning_config(tuning_raw(n_trials=2))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.1))  # finished
+    study.ask()  # running on another worker
+    objective = TrialObjective(
+        parse_config({"name": "full", **TINY_CONFIG}),
+        Path("/nonexistent/data.yaml"),
+        tune_settings,
+        tuning,
+        StudyRuns.open(tune_settings),
+        parent_run_id="none",
+    )
+    study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+    surplus = study.trials[2]
+    assert surplus.state == TrialState.FAIL
+    assert surplus.user_attrs == {"surplus": True}  # no MLflow run, no params drawn
+    assert surplus.params == {}
 
 
 # --- A real tiny study ----------------------------------------------------------------------

@@ -19,7 +19,6 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import Study
 from optuna.trial import FrozenTrial, Trial, TrialState
+from pydantic import BaseModel, ConfigDict
 
 from training.config import ConfigError, TrainConfig
 from training.lineage import lineage_tags
@@ -70,9 +70,11 @@ class SurplusTrial(Exception):
     """A trial asked for after the study had all its trials (a race between workers)."""
 
 
-@dataclass(frozen=True)
-class TuningResult:
-    """The study's outcome as seen when this worker finished."""
+class TuningResult(BaseModel):
+    """The study's outcome as seen when this worker finished (a pydantic model, so a ZenML
+    step can return it as is)."""
+
+    model_config = ConfigDict(frozen=True)
 
     study_name: str
     storage_url: str
@@ -88,9 +90,6 @@ class TuningResult:
     n_failed: int
     """Trials that failed or were lost (a lost one is retried); surplus trials not counted."""
     parent_run_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def worker_id() -> str:
