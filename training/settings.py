@@ -29,7 +29,7 @@ class TrainingSettings(DeploymentSettings):
     optuna_storage_url: str = ""
     """Optuna's RDB storage, shared by all tuning workers of a study; defaults to
     ``sqlite:///<state_dir>/optuna/optuna.db``. In compose: a PostgreSQL URL,
-    ``postgresql+psycopg2://user:pass@postgres/optuna``."""
+    ``postgresql+psycopg2://optuna:${POSTGRES_PASSWORD}@postgres/optuna``."""
 
     @field_validator("mlflow_artifact_location")
     @classmethod

