@@ -36,3 +36,24 @@ def localstack() -> Iterator[str]:
     yield LOCALSTACK_ENDPOINT
     if started_here:
         subprocess.run([str(ROOT / "scripts" / "localstack.sh"), "stop"], timeout=120)
+
+
+_DATA_BEFORE = pytest.StashKey[set[str]]()
+
+
+def _repo_data_entries() -> set[str]:
+    folder = ROOT / "data"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_DATA_BEFORE] = _repo_data_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests version datasets in throwaway DVC projects: the repository's data/ must not
+    change (a test that forgot ``dvc_root`` would leave datasets there)."""
+    added = _repo_data_entries() - session.config.stash.get(_DATA_BEFORE, set())
+    if added:
+        print(f"\nerror: tests wrote into {ROOT / 'data'}: {sorted(added)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

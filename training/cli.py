@@ -8,6 +8,7 @@ Examples::
     python -m training data pull synthetic-0123456789
     python -m training run --config configs/train_smoke.yaml epochs=3
     python -m training reproduce 0f3c9e...   # an MLflow run id
+    python -m training tune --config configs/train_smoke.yaml tune.n_trials=4
 """
 
 import json
@@ -55,10 +56,11 @@ TargetsArgument = Annotated[
 @contextmanager
 def _exit_on_errors() -> Iterator[None]:
     """The one mapping of the job's errors to exit codes, the message on stderr and no
-    traceback: config 2, dataset 3, DVC remote 4; an unreachable models bucket or a failed
-    pipeline step 1."""
+    traceback: config 2, dataset 3, DVC remote 4; an unreachable models bucket, a failed
+    pipeline step or a study without a complete trial 1."""
     from training.data.versioning import DataVersioningError
     from training.run import PipelineFailed, PreflightFailed
+    from training.tuning.study import TuningError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     codes: list[tuple[type[Exception], int]] = [
@@ -67,6 +69,7 @@ def _exit_on_errors() -> Iterator[None]:
         (DataVersioningError, EXIT_DATA_REMOTE_ERROR),
         (PreflightFailed, EXIT_PIPELINE_FAILED),
         (PipelineFailed, EXIT_PIPELINE_FAILED),
+        (TuningError, EXIT_PIPELINE_FAILED),
     ]
     try:
         yield
@@ -297,3 +300,36 @@ def show_config(
     cfg = _load_config(config, overrides)
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     typer.echo(f"config_hash: {cfg.config_hash()}")
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A configs/*.yaml file.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. tune.n_trials=8")
+    ] = None,
+) -> None:
+    """Run one Optuna worker on the config's study (created if new) and print the best params.
+
+    Start several (processes, or `compose up --scale trainer=N`) on one
+    DETECTOR_OPTUNA_STORAGE_URL to share the study.
+    """
+    from training.tuning.config import load_tuning_config
+
+    cfg = _load_config(config, overrides)
+    with _exit_on_errors():
+        tuning = load_tuning_config(cfg.tune.config)
+
+    import optuna
+
+    from training.datasets import ensure_dataset
+    from training.tuning.study import tune as run_tuning
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per trial instead
+    settings = TrainingSettings()
+    with _exit_on_errors():
+        dataset = ensure_dataset(cfg.data, settings)
+        result = run_tuning(
+            cfg, dataset / "data.yaml", settings, tuning, lambda line: typer.echo(line, err=True)
+        )
+    typer.echo(result.model_dump_json())

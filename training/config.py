@@ -99,13 +99,6 @@ class TuneParams(_Strict):
     n_trials: int | None = Field(None, ge=1)
     """Trials of the study in all (across workers); ``None`` keeps the study file's value."""
 
-    @property
-    def config_path(self) -> Path:
-        """``config``, resolved against the repository root when relative."""
-        from training.settings import REPO_ROOT
-
-        return self.config if self.config.is_absolute() else REPO_ROOT / self.config
-
 
 class GateParams(_Strict):
     """Checks a new version must pass before it is promoted (it is registered either way)."""
@@ -237,16 +230,26 @@ def parse_config(raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = (
         raise ConfigError(f"invalid training config: {problems}") from error
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Load a YAML config file and apply ``key=value`` overrides."""
-    path = Path(path)
+def read_yaml_mapping(path: Path, kind: str = "config") -> dict[str, Any]:
+    """The top-level mapping of a YAML file; ``kind`` names the file in errors.
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML or not a mapping.
+    """
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
-        raise ConfigError(f"cannot read config {path}: {error}") from error
+        raise ConfigError(f"cannot read {kind} {path}: {error}") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"config {path} is not valid YAML: {error}") from error
+        raise ConfigError(f"{kind} {path} is not valid YAML: {error}") from error
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping at the top level")
+        raise ConfigError(f"{kind} {path} must be a mapping at the top level")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load a YAML config file and apply ``key=value`` overrides."""
+    path = Path(path)
+    raw = read_yaml_mapping(path)
     raw.setdefault("name", path.stem)
     return parse_config(raw, overrides)

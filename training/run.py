@@ -95,9 +95,9 @@ def preflight(config: TrainConfig, settings: TrainingSettings) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     if config.tune.enabled:
-        from training.tuning import load_tuning_config
+        from training.tuning.config import load_tuning_config
 
-        load_tuning_config(config.tune.config_path)
+        load_tuning_config(config.tune.config)
     prepare_dataset(config.data, settings)  # the ingest step finds it done
     try:
         ensure_bucket(settings)

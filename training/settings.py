@@ -9,7 +9,7 @@ versioned with DVC and pushed to the remote in ``.dvc/config`` (at that same end
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from release.settings import REPO_ROOT, DeploymentSettings
 
@@ -27,8 +27,10 @@ class TrainingSettings(DeploymentSettings):
     mlflow_artifact_location: str | None = None
     """Artifact root of new experiments; defaults to ``<state_dir>/mlflow/artifacts``."""
     experiment_name: str = "detector-training"
-    optuna_storage_url: str | None = None
-    """Optuna RDB storage that tuning workers share, e.g. ``postgresql+psycopg2://...``."""
+    optuna_storage_url: str = ""
+    """Optuna's RDB storage, shared by all tuning workers of a study; defaults to
+    ``sqlite:///<state_dir>/optuna/optuna.db``. In compose: a PostgreSQL URL,
+    ``postgresql+psycopg2://optuna:${POSTGRES_PASSWORD}@postgres/optuna``."""
 
     dvc_root: Path = REPO_ROOT
     """The DVC project (the folder holding ``.dvc/``); datasets live in its ``data/``."""
@@ -45,6 +47,12 @@ class TrainingSettings(DeploymentSettings):
     @classmethod
     def _empty_location_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _default_optuna_storage(self) -> "TrainingSettings":
+        if not self.optuna_storage_url:
+            self.optuna_storage_url = f"sqlite:///{self.state_dir / 'optuna' / 'optuna.db'}"
+        return self
 
     @property
     def artifact_location(self) -> str:

@@ -18,12 +18,10 @@ def tune(
     ``config.tune.enabled`` is false."""
     if not config.tune.enabled:
         return TuningArtifact(enabled=False)
-    from training.tuning import load_tuning_config
-    from training.tuning import tune as run_study
+    from training.tuning.config import load_tuning_config
+    from training.tuning.study import tune as run_study
 
-    result = run_study(
-        config, dataset.data_yaml, settings, load_tuning_config(config.tune.config_path)
-    )
+    result = run_study(config, dataset.data_yaml, settings, load_tuning_config(config.tune.config))
     log_metadata({"best_params": result.best_params, "best_value": result.best_value})
     return TuningArtifact(
         enabled=True,
