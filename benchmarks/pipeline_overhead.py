@@ -1,6 +1,7 @@
 """What the pipeline costs on top of training: ``python -m training run`` against plain
 ``yolo train`` with the same data, model, epochs, image size and training arguments, and
-the wall time of one tuning trial, all in one run on one machine.
+the wall time of one tuning trial against ``yolo train`` of a trial's epochs, all in one run
+on one machine.
 
 Each measurement is a fresh process timed from start to exit (imports included on both
 sides). The pipeline run does everything the job does (ZenML, MLflow, PyTorch and ONNX
@@ -24,6 +25,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 from benchmarks.machine import machine_info, machine_line
 from training.config import TrainConfig, load_config
@@ -83,6 +86,59 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> float:
     return time.perf_counter() - started
 
 
+def study_file(tmp: Path, epochs: int, n_trials: int) -> Path:
+    """``configs/optuna.yaml`` with the benchmark's trial epochs and count."""
+    raw = yaml.safe_load((REPO_ROOT / "configs" / "optuna.yaml").read_text())
+    raw.update(epochs=epochs, n_trials=n_trials)
+    path = tmp / "optuna.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def trial_seconds(storage_url: str) -> list[float]:
+    """Wall seconds of each finished trial of the one study in ``storage_url``."""
+    import optuna
+
+    (summary,) = optuna.get_all_study_summaries(storage_url)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage_url)
+    return [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.trials
+        if t.datetime_complete is not None and t.datetime_start is not None
+    ]
+
+
+def measure_tuning(args, config_path: Path, env: dict[str, str], tmp: Path) -> dict:
+    """One tuning worker on a fresh study, and ``yolo train`` of one trial's epochs."""
+    config = load_config(config_path, args.overrides)
+    data_yaml = ensure_dataset(config.data, TrainingSettings()) / "data.yaml"
+    trial = config.with_train_params(epochs=args.trial_epochs)
+    reference = timed(yolo_train_command(trial, data_yaml, tmp / "yolo-trial"), env, tmp / "y.log")
+    storage = f"sqlite:///{tmp / 'study.db'}"
+    study = study_file(tmp, args.trial_epochs, args.trials)
+    command = [
+        sys.executable,
+        "-m",
+        "training",
+        "tune",
+        "-c",
+        str(config_path),
+        *args.overrides,
+        f"tune.config={study}",
+    ]
+    total = timed(command, env | {"DETECTOR_OPTUNA_STORAGE_URL": storage}, tmp / "tune.log")
+    trials = trial_seconds(storage)
+    return {
+        "trials": args.trials,
+        "trial_epochs": args.trial_epochs,
+        "worker_s": total,
+        "trial_s": trials,
+        "median_trial_s": statistics.median(trials),
+        "yolo_train_same_epochs_s": reference,
+        "trial_ratio": statistics.median(trials) / reference,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     settings = TrainingSettings()
     config = load_config(args.config, args.overrides)
@@ -106,8 +162,10 @@ def run(args: argparse.Namespace) -> dict:
             seconds = timed(command, env, Path(tmp) / f"pipeline-{i}.log")
             samples["pipeline"].append(seconds)
             print(f"  pipeline run    {seconds:7.1f} s", flush=True)
+        tuning = measure_tuning(args, args.config, env, Path(tmp)) if args.trials else None
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
+        "tuning": tuning,
         "benchmark": "pipeline_overhead",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": str(Path(args.config).resolve().relative_to(REPO_ROOT)),
@@ -142,16 +200,33 @@ def markdown(report: dict) -> str:
         "",
         f"Ratio pipeline / yolo train: **{report['ratio']:.2f}** (goal <= {GOAL_RATIO}).",
         "",
+        *tuning_lines(report["tuning"]),
         machine_line(m, f"load average at the end {m['load_average'][0]:.2f}"),
         "",
     ]
     return "\n".join(lines)
 
 
+def tuning_lines(tuning: dict | None) -> list[str]:
+    if tuning is None:
+        return []
+    trials = ", ".join(f"{v:.1f}" for v in tuning["trial_s"])
+    return [
+        f"Tuning: one worker, {tuning['trials']} trials of {tuning['trial_epochs']} epochs "
+        f"(`configs/optuna.yaml` otherwise), {tuning['worker_s']:.1f} s for the worker process. "
+        f"Per trial (Optuna's start to complete): median **{tuning['median_trial_s']:.1f} s** "
+        f"({trials}); `yolo train` of the same epochs {tuning['yolo_train_same_epochs_s']:.1f} s; "
+        f"ratio {tuning['trial_ratio']:.2f}.",
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", type=Path, default=REPO_ROOT / "configs/train_demo.yaml")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each, interleaved")
+    parser.add_argument("--trials", type=int, default=3, help="tuning trials to time (0: none)")
+    parser.add_argument("--trial-epochs", type=int, default=3, help="epochs per tuning trial")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_args(argv)

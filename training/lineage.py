@@ -75,8 +75,11 @@ def _git(*args: str) -> str | None:
 
 
 def git_commit() -> str:
-    """HEAD's commit, or ``"unknown"`` outside git or before the first commit."""
-    return _git("rev-parse", "HEAD") or "unknown"
+    """HEAD's commit; outside a git checkout (a container image) the commit it was built from
+    (``DETECTOR_BUILD_COMMIT``); else ``"unknown"``."""
+    from training.settings import TrainingSettings
+
+    return _git("rev-parse", "HEAD") or TrainingSettings().build_commit or "unknown"
 
 
 def git_dirty() -> bool:

@@ -42,6 +42,9 @@ class TrainingSettings(DeploymentSettings):
     offline runs: the dataset is still ``dvc add``-ed, with the same md5 as data version."""
     dvc_connect_timeout_s: float = 3.0
     """How long to wait for the remote's endpoint before calling it unreachable."""
+    build_commit: str | None = None
+    """The commit the code was built from, for the ``git_commit`` tag where there is no git
+    checkout: the training image sets it from its ``GIT_COMMIT`` build argument."""
 
     @field_validator("mlflow_artifact_location")
     @classmethod

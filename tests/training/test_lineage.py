@@ -56,3 +56,12 @@ def test_lineage_tags(folder: Path) -> None:
     assert tags["dvc_data_version"].endswith(".dir")
     assert tags["git_dirty"] in {"true", "false"}
     assert tags["python_version"].startswith("3.11")
+
+
+def test_outside_git_the_commit_is_the_one_the_image_was_built_from(monkeypatch) -> None:
+    from training import lineage
+
+    monkeypatch.setattr(lineage, "_git", lambda *args: None)  # as in the container: no .git
+    assert lineage.git_commit() == "unknown"
+    monkeypatch.setenv("DETECTOR_BUILD_COMMIT", "0123abc")
+    assert lineage.git_commit() == "0123abc"

@@ -170,6 +170,10 @@ def check_image(path: Path) -> list[Problem]:
             is_jpeg = image.format == "JPEG"
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
         return [Problem(path, f"unreadable image: {error}")]
+    except ImportError:
+        # Once Ultralytics is imported, Image.open is its wrapper, which answers a file Pillow
+        # cannot identify by importing the HEIF plugin pi-heif (not installed, never fetched).
+        return [Problem(path, "unreadable image: not a format Pillow can identify")]
     if min(width, height) < MIN_IMAGE_SIDE:
         return [Problem(path, f"image is {width}x{height} px, under {MIN_IMAGE_SIDE} px a side")]
     if is_jpeg and not _ends_with(path, JPEG_END_OF_IMAGE):
