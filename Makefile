@@ -7,7 +7,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: help setup demo test test-unit lint localstack-start localstack-stop deploy delete \
-        ingest train smoke reproduce promote rollback status history clean
+        ingest train smoke reproduce promote rollback status history canary-start \
+        canary-status canary-promote canary-abort clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +63,18 @@ status:  ## what serves now
 
 history:  ## every change of the serving alias
 	$(PY) -m release history
+
+canary-start:  ## a share of requests to a candidate: make canary-start VERSION=3 PERCENT=10
+	$(PY) -m release canary start $(VERSION) --percent $(or $(PERCENT),10)
+
+canary-status:  ## the champion, the candidate and its share
+	$(PY) -m release canary status
+
+canary-promote:  ## the candidate becomes the champion; the canary ends
+	$(PY) -m release canary promote
+
+canary-abort:  ## end the canary; the champion answers everything
+	$(PY) -m release canary abort
 
 clean:  ## remove build output and project state (keeps the environments)
 	scripts/localstack.sh stop || true

@@ -47,15 +47,33 @@ class PredictApi:
         response = self.get("/model/info")
         return response.json()["version"] if response.ok else None
 
+    def serving_candidate(self) -> str | None:
+        """The canary's candidate ``GET /model/info`` reports as serving, or None."""
+        response = self.get("/model/info")
+        return response.json().get("candidate_version") if response.ok else None
+
     def wait_for_version(self, version: str, deadline_s: float = 120.0) -> float:
         """Poll ``/model/info`` until it reports ``version``; the seconds it took.
 
         Raises:
             VersionSwitchTimeout: still another version after ``deadline_s`` seconds.
         """
+        return self._wait(self.serving_version, version, "version", deadline_s)
+
+    def wait_for_candidate(self, version: str | None, deadline_s: float = 120.0) -> float:
+        """Poll ``/model/info`` until the candidate serving is ``version`` (None: no canary);
+        the seconds it took.
+
+        Raises:
+            VersionSwitchTimeout: still another candidate after ``deadline_s`` seconds.
+        """
+        return self._wait(self.serving_candidate, version, "candidate", deadline_s)
+
+    @staticmethod
+    def _wait(read, expected: str | None, what: str, deadline_s: float) -> float:
         start = time.monotonic()
         while (waited := time.monotonic() - start) < deadline_s:
-            if self.serving_version() == version:
+            if read() == expected:
                 return waited
             time.sleep(0.5)
-        raise VersionSwitchTimeout(f"API did not serve version {version} within {deadline_s} s")
+        raise VersionSwitchTimeout(f"API did not serve {what} {expected} within {deadline_s} s")

@@ -1,4 +1,4 @@
-"""Release errors. Each leaves the serving alias as it was; the CLI maps them to exit code 2."""
+"""Release errors. Each leaves every alias as it was; the CLI maps them to exit code 2."""
 
 
 class ReleaseError(Exception):
@@ -18,4 +18,18 @@ class NoPreviousVersion(ReleaseError):
 
 
 class AliasUpdateFailed(ReleaseError):
-    """Writing the SSM alias or the MLflow ``champion`` alias failed; both were restored."""
+    """Writing an SSM parameter or an MLflow alias failed; every one was restored."""
+
+
+class CanaryRefused(ReleaseError):
+    """A canary cannot start as asked: nothing serves yet, the version already serves,
+    another canary runs, the share is out of range, or the stack has no candidate
+    parameter."""
+
+
+class NoCanary(ReleaseError):
+    """Promote or abort with no canary running."""
+
+
+class InvalidCandidateValue(ReleaseError):
+    """The candidate parameter holds neither ``none`` nor a canary route (a raw write)."""

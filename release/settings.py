@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DeploymentSettings(BaseSettings):
-    """The stack, models bucket, alias parameter and MLflow registry that releases write to.
+    """The stack, models bucket, SSM parameters and MLflow registry that releases write to.
 
     Example:
         >>> DeploymentSettings(state_dir="/tmp/state").mlflow_db_uri
@@ -33,9 +33,14 @@ class DeploymentSettings(BaseSettings):
     models_bucket: str = "detector-models"
     registered_model_name: str = "detector"
     alias_parameter: str = "/detector/dev/model-alias"
+    candidate_parameter: str = "/detector/dev/model-candidate"
+    """The canary's candidate version and share (``predict.canary``); ``none``: no canary."""
     mlflow_tracking_uri: str | None = None
     """Defaults to ``sqlite:///<state_dir>/mlflow/mlflow.db``."""
     champion_alias: str = "champion"
+    """MLflow alias following ``alias_parameter``."""
+    candidate_alias: str = "candidate"
+    """MLflow alias following ``candidate_parameter``."""
 
     @field_validator("aws_endpoint_url", "mlflow_tracking_uri")
     @classmethod

@@ -26,6 +26,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 STACK = f"detector-it-{RUN_ID}"
 BUCKET = f"detector-models-it-{RUN_ID}"
 ALIAS_PARAMETER = f"/detector/it-{RUN_ID}/model-alias"
+CANDIDATE_PARAMETER = f"/detector/it-{RUN_ID}/model-candidate"
 ALIAS_TTL_S = 1
 
 
@@ -47,6 +48,7 @@ def deployment(localstack, tmp_path_factory) -> DeploymentSettings:
         stack_name=STACK,
         models_bucket=BUCKET,
         alias_parameter=ALIAS_PARAMETER,
+        candidate_parameter=CANDIDATE_PARAMETER,
         mlflow_tracking_uri=f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}",
     )
 
@@ -60,7 +62,7 @@ def api(deployment: DeploymentSettings) -> Iterator[PredictApi]:
         STACK,
         "--parameter-overrides",
         f"Stage=it ModelsBucketName={BUCKET} AliasParameterName={ALIAS_PARAMETER} "
-        f"AliasCacheTtlSeconds={ALIAS_TTL_S}",
+        f"CandidateParameterName={CANDIDATE_PARAMETER} AliasCacheTtlSeconds={ALIAS_TTL_S}",
     )
     yield PredictApi(api_base_url(deployment))
     _deploy("delete", "--stack-name", STACK)

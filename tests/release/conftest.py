@@ -29,17 +29,20 @@ def settings(tmp_path, monkeypatch) -> DeploymentSettings:
         models_bucket="models-test",
         registered_model_name=MODEL,
         alias_parameter="/detector/test/model-alias",
+        candidate_parameter="/detector/test/model-candidate",
     )
 
 
 @pytest.fixture
 def aws(settings):
-    """moto-backed S3 and SSM with the stack's bucket and alias parameter ("none")."""
+    """moto-backed S3 and SSM with the stack's bucket, alias and candidate parameters
+    ("none"), as template.yaml creates them."""
     with mock_aws():
         s3 = boto3.client("s3", region_name=settings.aws_region)
         s3.create_bucket(Bucket=settings.models_bucket)
         ssm = boto3.client("ssm", region_name=settings.aws_region)
-        ssm.put_parameter(Name=settings.alias_parameter, Value="none", Type="String")
+        for name in (settings.alias_parameter, settings.candidate_parameter):
+            ssm.put_parameter(Name=name, Value="none", Type="String")
         yield s3, ssm
 
 

@@ -20,6 +20,7 @@ OVERRIDES = {
     "ModelName": "other-model",
     "ModelsBucketName": "other-models-bucket",
     "AliasParameterName": "/other/prod/model-alias",
+    "CandidateParameterName": "/other/prod/model-candidate",
 }
 
 
@@ -120,27 +121,33 @@ def function_permissions(template: dict[str, Any], evaluate: Evaluator) -> set[t
 
 
 @pytest.mark.parametrize("overrides", [{}, OVERRIDES], ids=["defaults", "overridden"])
-def test_function_reads_only_its_models_prefix_and_alias_parameter(
+def test_function_reads_only_its_models_prefix_and_its_two_parameters(
     cfn_template: dict[str, Any], overrides: dict[str, str]
 ) -> None:
     evaluate = Evaluator(cfn_template, overrides)
     variables = cfn_template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
     bucket = evaluate(variables["PREDICT_MODELS_BUCKET"])
     model_name = evaluate(variables["PREDICT_MODEL_NAME"])
-    alias_parameter = evaluate(variables["PREDICT_ALIAS_PARAMETER"])
+    read = {
+        evaluate(variables[name])
+        for name in ("PREDICT_ALIAS_PARAMETER", "PREDICT_CANDIDATE_PARAMETER")
+    }
     stack_parameters = {
         evaluate(r["Properties"]["Name"])
         for r in cfn_template["Resources"].values()
         if r["Type"] == "AWS::SSM::Parameter"
     }
-    assert alias_parameter in stack_parameters, "the function reads a parameter the stack lacks"
+    assert len(read) == 2, "alias and candidate must be two parameters"
+    assert read <= stack_parameters, "the function reads a parameter the stack lacks"
+    if overrides:
+        assert read == {overrides["AliasParameterName"], overrides["CandidateParameterName"]}
 
     region, account = PSEUDO_PARAMETERS["AWS::Region"], PSEUDO_PARAMETERS["AWS::AccountId"]
     expected = {
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/models/{model_name}/*"),
-        (
-            "ssm:GetParameter",
-            f"arn:aws:ssm:{region}:{account}:parameter/{alias_parameter.lstrip('/')}",
+        *(
+            ("ssm:GetParameter", f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}")
+            for name in read
         ),
     }
     granted = function_permissions(cfn_template, evaluate)

@@ -51,9 +51,12 @@ from predict.metrics import (
     PrometheusMetrics,
     record_prediction,
 )
-from predict.model_store import LoadedModel, ModelStore
+from predict.model_store import LoadedModel, ModelStore, Selection
 from predict.schemas import (
+    MODEL_ALIAS_HEADER,
+    MODEL_VERSION_HEADER,
     Base64ImageRequest,
+    BatchImageError,
     BatchImagePrediction,
     BatchPredictionResponse,
     ErrorResponse,
@@ -99,6 +102,18 @@ _IMAGE_BODY = {
 }
 
 
+_SERVED_BY_HEADERS = {
+    MODEL_VERSION_HEADER: {
+        "description": "Registered model version that answered.",
+        "schema": {"type": "string"},
+    },
+    MODEL_ALIAS_HEADER: {
+        "description": "`champion`, or `candidate` while a canary takes a share of requests.",
+        "schema": {"type": "string", "enum": ["champion", "candidate"]},
+    },
+}
+
+
 def _errors(descriptions: dict[int, str]) -> dict[int | str, dict]:
     return {
         status: {"model": ErrorResponse, "description": description}
@@ -107,24 +122,35 @@ def _errors(descriptions: dict[int, str]) -> dict[int | str, dict]:
 
 
 _QUERY_ERROR = "Query parameter out of range or malformed, or `classes` names unknown class ids"
-_PREDICT_ERRORS = _errors(
-    {
-        400: "Empty body, missing `file` field, malformed JSON or base64, undecodable image",
-        413: "Body or image too large",
-        415: "Content-Type is not an image type, multipart/form-data or application/json",
-        422: _QUERY_ERROR,
-        503: "No model version can serve",
-    }
-)
-_BATCH_ERRORS = _errors(
-    {
-        400: "No `files` part, too many images, an empty or undecodable image (its index named)",
-        413: "Body or an image too large",
-        415: "Content-Type is not multipart/form-data",
-        422: _QUERY_ERROR,
-        503: "No model version can serve",
-    }
-)
+_PREDICT_ERRORS = {
+    200: {"headers": _SERVED_BY_HEADERS},
+    **_errors(
+        {
+            400: "Empty body, missing `file` field, malformed JSON or base64, undecodable image",
+            413: "Body or image too large",
+            415: "Content-Type is not an image type, multipart/form-data or application/json",
+            422: _QUERY_ERROR,
+            503: "No model version can serve",
+        }
+    ),
+}
+_BATCH_ERRORS = {
+    200: {
+        "headers": _SERVED_BY_HEADERS,
+        "description": "Every image answered, or its own error in `results` (status 400/413)",
+    },
+    **_errors(
+        {
+            400: "No `files` part, a text part in `files`, too many images",
+            413: "Body too large",
+            415: "Content-Type is not multipart/form-data",
+            422: _QUERY_ERROR,
+            503: "No model version can serve",
+        }
+    ),
+}
+_IMAGE_ERRORS = (EmptyImageError, ImageDecodeError, PayloadTooLargeError)
+"""What one bad image of a batch answers in its own result instead of failing the batch."""
 
 
 def status_for(error: PredictError) -> int:
@@ -215,9 +241,10 @@ def detect_in_image(
     store: ModelStore,
     settings: Settings,
     params: DetectionParams,
-    model: LoadedModel | None = None,
-) -> tuple[LoadedModel, ImagePrediction]:
-    """Decode, then detect with ``model`` (the store's current one if None), timing each step.
+    selection: Selection | None = None,
+) -> tuple[Selection, ImagePrediction]:
+    """Decode, then detect with ``selection``'s model (the store picks one if None: the
+    champion, or the canary's candidate for its share), timing each step.
 
     The image is decoded before the model is resolved, so bad input answers 4xx even while
     no model can serve.
@@ -225,10 +252,10 @@ def detect_in_image(
     started = time.perf_counter()
     image = decode_image(data, settings.max_image_pixels)
     decode_ms = (time.perf_counter() - started) * 1000
-    if model is None:
-        model = store.current()
-        check_classes(params.classes, model)
-    detections, stages = model.detector.detect(
+    if selection is None:
+        selection = store.select()
+        check_classes(params.classes, selection.model)
+    detections, stages = selection.model.detector.detect(
         image, conf=params.conf, iou=params.iou, max_det=params.max_det, classes=params.classes
     )
     prediction = ImagePrediction(
@@ -237,28 +264,45 @@ def detect_in_image(
         detections=detections,
         timings_ms=TimingsMs(decode=decode_ms, **stages.model_dump()),
     )
-    return model, prediction
+    return selection, prediction
 
 
 def detect_in_batch(
     uploads: list[Upload], store: ModelStore, settings: Settings, params: DetectionParams
-) -> tuple[LoadedModel, list[BatchImagePrediction]]:
-    """:func:`detect_in_image` for each upload in turn (one decoded image in memory at a time),
-    all with the model the first one resolved. An image that fails fails the request,
-    naming its index."""
-    model: LoadedModel | None = None
-    results = []
+) -> tuple[Selection, list[BatchImagePrediction | BatchImageError]]:
+    """:func:`detect_in_image` for each upload in turn (one decoded image in memory at a
+    time), all with one model. An image that cannot be read gets a
+    :class:`BatchImageError` in its place; the others are answered."""
+    selection = store.select()
+    check_classes(params.classes, selection.model)
+    results: list[BatchImagePrediction | BatchImageError] = []
     for upload in uploads:
+        where = {"index": upload.index, "filename": upload.filename}
         try:
-            model, prediction = detect_in_image(upload.data, store, settings, params, model)
-        except (EmptyImageError, ImageDecodeError, PayloadTooLargeError) as exc:
-            where = f"{FILES_FIELD}[{upload.index}] ({upload.filename!r})"
-            raise type(exc)(f"{where}: {exc}") from exc
-        results.append(
-            BatchImagePrediction(index=upload.index, filename=upload.filename, **dict(prediction))
-        )
-    assert model is not None  # uploads is never empty
-    return model, results
+            if not upload.data:
+                raise EmptyImageError(f"{FILES_FIELD}[{upload.index}] is empty")
+            _, prediction = detect_in_image(upload.data, store, settings, params, selection)
+        except _IMAGE_ERRORS as exc:
+            results.append(
+                BatchImageError(
+                    **where, status=status_for(exc), error=type(exc).__name__, detail=str(exc)
+                )
+            )
+        else:
+            results.append(BatchImagePrediction(**where, **dict(prediction)))
+    return selection, results
+
+
+def served_by(response: Response, selection: Selection) -> dict[str, str]:
+    """Set the ``X-Model-Version`` and ``X-Model-Alias`` headers; the response fields saying
+    the same."""
+    response.headers[MODEL_VERSION_HEADER] = selection.model.version
+    response.headers[MODEL_ALIAS_HEADER] = selection.alias
+    return {
+        "model_name": selection.model.manifest.model_name,
+        "model_version": selection.model.version,
+        "model_alias": selection.alias,
+    }
 
 
 def create_app(
@@ -288,7 +332,7 @@ def create_app(
     app.add_middleware(
         MetricsMiddleware,
         prometheus=prometheus,
-        model_version=lambda: store.loaded.manifest.version if store.loaded else None,
+        model_version=lambda: store.loaded.version if store.loaded else None,
     )
 
     @app.exception_handler(PredictError)
@@ -309,11 +353,13 @@ def create_app(
     @app.get("/health", response_model=HealthResponse)
     def health(store: StoreDep) -> HealthResponse:
         """Liveness and what the model store last saw; loads nothing, calls no AWS API."""
-        loaded, problem = store.loaded, store.problem
+        serving, problem = store.serving, store.problem
         return HealthResponse(
             status="degraded" if problem else "ok",
-            model_loaded=loaded is not None,
-            model_version=loaded.manifest.version if loaded else None,
+            model_loaded=serving.champion is not None,
+            model_version=serving.champion.version if serving.champion else None,
+            candidate_version=serving.candidate.version if serving.candidate else None,
+            canary_percent=serving.route.percent if serving.route else None,
             reason=problem.reason if problem else None,
             error=problem.error if problem else None,
             since=problem.at if problem else None,
@@ -325,8 +371,10 @@ def create_app(
         responses=_errors({503: "No model version can serve"}),
     )
     def model_info(store: StoreDep, settings: SettingsDep) -> ModelInfoResponse:
-        """The version the alias names (loading it if needed) and its provenance."""
+        """The champion the alias names (loading it if needed), its provenance, and the
+        canary's candidate if one serves."""
         model = store.current()
+        serving = store.serving
         m = model.manifest
         return ModelInfoResponse(
             model_name=m.model_name,
@@ -340,6 +388,9 @@ def create_app(
             created_at=m.created_at,
             alias_parameter=settings.alias_parameter,
             loaded_at=model.loaded_at,
+            candidate_parameter=settings.candidate_parameter,
+            candidate_version=serving.candidate.version if serving.candidate else None,
+            canary_percent=serving.route.percent if serving.route else None,
         )
 
     @app.get(
@@ -365,24 +416,26 @@ def create_app(
         openapi_extra={"requestBody": _IMAGE_BODY},
     )
     async def predict(
-        request: Request, settings: SettingsDep, store: StoreDep, params: ParamsDep
+        request: Request,
+        response: Response,
+        settings: SettingsDep,
+        store: StoreDep,
+        params: ParamsDep,
     ) -> PredictionResponse:
         """Detect objects in an image sent as a raw ``image/*`` body, a multipart ``file``,
         or JSON ``{"image": "<base64>"}``."""
         started = time.perf_counter()
         data = await read_image_bytes(request, settings)
-        model, prediction = await run_in_threadpool(detect_in_image, data, store, settings, params)
+        selection, prediction = await run_in_threadpool(
+            detect_in_image, data, store, settings, params
+        )
         record_prediction(
             request.app.state.metrics,
-            model.manifest.version,
+            selection.model.version,
             latency_ms=(time.perf_counter() - started) * 1000,
             detections=len(prediction.detections),
         )
-        return PredictionResponse(
-            model_name=model.manifest.model_name,
-            model_version=model.manifest.version,
-            **dict(prediction),
-        )
+        return PredictionResponse(**served_by(response, selection), **dict(prediction))
 
     batch_body = {
         "content": {
@@ -411,25 +464,33 @@ def create_app(
         openapi_extra={"requestBody": batch_body},
     )
     async def predict_batch(
-        request: Request, settings: SettingsDep, store: StoreDep, params: ParamsDep
+        request: Request,
+        response: Response,
+        settings: SettingsDep,
+        store: StoreDep,
+        params: ParamsDep,
     ) -> BatchPredictionResponse:
         """Detect objects in each image of a multipart body (one ``files`` part per image,
         at most ``max_batch_images``, the whole body within ``max_body_bytes``); results in
-        request order, all from one model version."""
+        request order, all from one model version. An image that cannot be read gets its
+        own error in ``results``; the others are answered."""
         started = time.perf_counter()
         uploads = await read_batch_uploads(request, settings)
-        model, results = await run_in_threadpool(detect_in_batch, uploads, store, settings, params)
+        selection, results = await run_in_threadpool(
+            detect_in_batch, uploads, store, settings, params
+        )
+        answered = [r for r in results if isinstance(r, BatchImagePrediction)]
         record_prediction(
             request.app.state.metrics,
-            model.manifest.version,
+            selection.model.version,
             latency_ms=(time.perf_counter() - started) * 1000,
-            detections=sum(len(r.detections) for r in results),
-            images=len(results),
+            detections=sum(len(r.detections) for r in answered),
+            images=len(answered),
         )
         return BatchPredictionResponse(
-            model_name=model.manifest.model_name,
-            model_version=model.manifest.version,
+            **served_by(response, selection),
             results=results,
+            failed=len(results) - len(answered),
         )
 
     return app

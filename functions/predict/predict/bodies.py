@@ -146,7 +146,8 @@ async def read_batch_uploads(request: Request, settings: Settings) -> list[Uploa
         UnsupportedMediaTypeError: the body is not ``multipart/form-data``.
         MissingFileFieldError: no uploaded file in ``files`` (or a text part there).
         TooManyImagesError: more than ``settings.max_batch_images`` files.
-        EmptyImageError, PayloadTooLargeError: as their names say.
+        EmptyImageError, PayloadTooLargeError: the whole body is empty or too large (an
+            empty part is the caller's to answer, per image).
     """
     await read_body(request, settings)
     content_type = content_type_of(request)
@@ -175,8 +176,5 @@ async def read_batch_uploads(request: Request, settings: Settings) -> list[Uploa
                 raise MissingFileFieldError(
                     f"{FILES_FIELD}[{index}] is a text field, not an uploaded file"
                 )
-            data = await part.read()
-            if not data:
-                raise EmptyImageError(f"{FILES_FIELD}[{index}] ({part.filename!r}) is empty")
-            uploads.append(Upload(index=index, filename=part.filename, data=data))
+            uploads.append(Upload(index=index, filename=part.filename, data=await part.read()))
     return uploads

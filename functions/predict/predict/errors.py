@@ -69,3 +69,19 @@ class ChecksumMismatchError(ModelUnavailableError):
 
 class ModelLoadError(ModelUnavailableError):
     """ONNX Runtime cannot load the file, or it does not fit the manifest."""
+
+
+class ModelShapeError(ModelLoadError):
+    """The ONNX input is not ``[1, 3, H, W]`` with (H, W) the manifest's ``imgsz`` (or
+    symbolic), or the output is not ``[1, 4 + nc, N]`` with nc the manifest's class count."""
+
+
+class CacheBudgetError(ModelUnavailableError):
+    """``model.onnx`` does not fit the local cache budget (``PREDICT_CACHE_BUDGET_BYTES``),
+    alone or beside the versions that serve (which are never evicted)."""
+
+
+class InvalidCandidateError(ModelUnavailableError):
+    """The candidate (canary) parameter is unreadable or holds neither ``none`` nor a
+    :class:`predict.canary.CanaryRoute`. Never answered to a client: what served keeps
+    serving, and ``GET /health`` says why."""

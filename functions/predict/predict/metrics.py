@@ -19,7 +19,10 @@ from collections.abc import Callable
 from aws_lambda_powertools.metrics import EphemeralMetrics, Metrics, MetricUnit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from predict.schemas import MODEL_VERSION_HEADER
 
 EmfMetrics = Metrics | EphemeralMetrics
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -65,11 +68,14 @@ class PrometheusMetrics:
 class MetricsMiddleware:
     """ASGI middleware that times every HTTP request into :class:`PrometheusMetrics`.
 
+    The ``model_version`` label is the response's ``X-Model-Version`` header (the version
+    that answered: the champion or, during a canary, the candidate); responses without
+    it (health, errors) take ``model_version()``.
+
     Args:
         app: the wrapped ASGI app.
         prometheus: where to record.
-        model_version: the version serving now (read when the response starts; Lambda serves
-            one request at a time, so that is the version that answered).
+        model_version: the champion serving now, or None before the first load.
     """
 
     def __init__(
@@ -85,11 +91,13 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # an exception escaping the app becomes a 500 outside this middleware
+        answered_by: str | None = None
 
         async def send_and_record_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered_by
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered_by = Headers(raw=message.get("headers", [])).get(MODEL_VERSION_HEADER)
             await send(message)
 
         try:
@@ -99,7 +107,7 @@ class MetricsMiddleware:
             self.prometheus.observe(
                 route=getattr(route, "path", None) or UNMATCHED_ROUTE,
                 status=status,
-                model_version=self.model_version() or NO_MODEL_VERSION,
+                model_version=answered_by or self.model_version() or NO_MODEL_VERSION,
                 seconds=time.perf_counter() - started,
             )
 

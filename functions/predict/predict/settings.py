@@ -23,10 +23,25 @@ class Settings(BaseSettings):
         "/detector/dev/model-alias",
         description="SSM parameter whose value is the model version that serves.",
     )
+    candidate_parameter: str | None = Field(
+        None,
+        description="SSM parameter naming the canary's candidate version and traffic share "
+        '(`none` or {"version": "3", "percent": 10}); None or empty: no canary.',
+    )
     alias_ttl_seconds: int = Field(
-        60, ge=0, description="Seconds the alias value is cached before SSM is asked again."
+        60,
+        ge=0,
+        description="Seconds the alias and candidate values are cached before SSM is asked "
+        "again; also how long a refused version waits before it is tried again.",
     )
     cache_dir: Path = Field(Path("/tmp/models"), description="Local cache of downloaded models.")
+    # Lambda's /tmp is 512 MB unless EphemeralStorage says more; yolo11n is about 11 MB.
+    cache_budget_bytes: int = Field(
+        384 * 1024 * 1024,
+        ge=1,
+        description="Most bytes of model files kept under cache_dir; least recently used "
+        "versions are evicted first, never those serving; a larger version is refused.",
+    )
     intra_op_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads.")
     conf: float = Field(0.25, ge=0, le=1, description="Default confidence threshold.")
     iou: float = Field(0.7, ge=0, le=1, description="Default NMS IoU threshold.")
@@ -51,9 +66,9 @@ class Settings(BaseSettings):
         "boto3's default (which also honours AWS_ENDPOINT_URL).",
     )
 
-    @field_validator("aws_endpoint_url")
+    @field_validator("aws_endpoint_url", "candidate_parameter")
     @classmethod
     def _empty_is_default(cls, value: str | None) -> str | None:
         # The template declares PREDICT_AWS_ENDPOINT_URL="" so `sam local invoke --env-vars`
-        # can override it; empty means boto3's default.
+        # can override it; empty means boto3's default (and, for the candidate, no canary).
         return value or None

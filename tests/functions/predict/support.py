@@ -10,6 +10,7 @@ BatchNorm statistics on the two test photos, then rescales the class logits so t
 import base64
 import importlib.util
 import io
+import json
 import shutil
 import uuid
 import warnings
@@ -30,6 +31,7 @@ WIDE_IMGSZ = (256, 384)
 MODEL_NAME = "detector-test"
 BUCKET = "models-test"
 ALIAS_PARAMETER = "/detector/test/model-alias"
+CANDIDATE_PARAMETER = "/detector/test/model-candidate"
 ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
 
 
@@ -134,6 +136,14 @@ def set_alias(version: str) -> None:
     """Point the SSM alias at ``version`` (creates or overwrites the parameter)."""
     boto3.client("ssm").put_parameter(
         Name=ALIAS_PARAMETER, Value=version, Type="String", Overwrite=True
+    )
+
+
+def set_candidate(version: str | None, percent: float = 50.0) -> None:
+    """Write the candidate (canary) parameter: ``version`` at ``percent``, or ``none``."""
+    value = "none" if version is None else json.dumps({"version": version, "percent": percent})
+    boto3.client("ssm").put_parameter(
+        Name=CANDIDATE_PARAMETER, Value=value, Type="String", Overwrite=True
     )
 
 

@@ -24,6 +24,9 @@ from predict.settings import Settings
         (errors.InvalidManifestError, 503),
         (errors.ChecksumMismatchError, 503),
         (errors.ModelLoadError, 503),
+        (errors.ModelShapeError, 503),
+        (errors.CacheBudgetError, 503),
+        (errors.InvalidCandidateError, 503),
         (errors.PredictError, 500),
     ],
 )
@@ -89,14 +92,49 @@ def test_openapi_documents_both_request_bodies_and_errors(tmp_path) -> None:
     assert {"alias_parameter", "loaded_at"} <= set(components["ModelInfoResponse"]["properties"])
 
 
+def test_openapi_says_who_answered_and_how_a_batch_reports_bad_images(tmp_path) -> None:
+    schema = create_app(Settings(cache_dir=tmp_path)).openapi()
+    components = schema["components"]["schemas"]
+    for route in ("/predict", "/predict/batch"):
+        ok = schema["paths"][route]["post"]["responses"]["200"]
+        assert set(ok["headers"]) == {"X-Model-Version", "X-Model-Alias"}
+        assert ok["headers"]["X-Model-Alias"]["schema"]["enum"] == ["champion", "candidate"]
+    for response in ("PredictionResponse", "BatchPredictionResponse"):
+        alias = components[response]["properties"]["model_alias"]
+        assert alias["enum"] == ["champion", "candidate"]
+    results = components["BatchPredictionResponse"]["properties"]["results"]["items"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in results["anyOf"]} == {
+        "BatchImagePrediction",
+        "BatchImageError",
+    }
+    error = components["BatchImageError"]
+    assert set(error["required"]) == {"index", "filename", "status", "error", "detail"}
+    assert error["properties"]["status"]["enum"] == [400, 413]
+    assert components["BatchImagePrediction"]["properties"]["status"]["const"] == 200
+    health = components["HealthResponse"]["properties"]
+    assert {"candidate_version", "canary_percent"} <= set(health)
+    info = components["ModelInfoResponse"]["properties"]
+    assert {"candidate_parameter", "candidate_version", "canary_percent"} <= set(info)
+
+
 def test_settings_read_the_predict_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREDICT_MODELS_BUCKET", "elsewhere")
     monkeypatch.setenv("PREDICT_ALIAS_TTL_SECONDS", "5")
     monkeypatch.setenv("PREDICT_INTRA_OP_THREADS", "2")
+    monkeypatch.setenv("PREDICT_CACHE_BUDGET_BYTES", "1000000")
     settings = Settings()
     assert (settings.models_bucket, settings.alias_ttl_seconds) == ("elsewhere", 5)
     assert settings.intra_op_threads == 2
     assert str(settings.cache_dir) == "/tmp/models"
+    assert settings.cache_budget_bytes == 1_000_000
+
+
+def test_candidate_parameter_is_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().candidate_parameter is None
+    monkeypatch.setenv("PREDICT_CANDIDATE_PARAMETER", "")  # a template without a canary
+    assert Settings().candidate_parameter is None
+    monkeypatch.setenv("PREDICT_CANDIDATE_PARAMETER", "/detector/dev/model-candidate")
+    assert Settings().candidate_parameter == "/detector/dev/model-candidate"
 
 
 def test_empty_endpoint_means_the_aws_default(monkeypatch: pytest.MonkeyPatch) -> None:
