@@ -151,3 +151,37 @@ def test_run_with_an_unreachable_bucket_fails_before_training(
     state = data_env.parent / "state"
     assert not (state / "runs").exists()
     assert not (state / "zenml").exists()
+
+
+@pytest.fixture
+def bad_dataset(tmp_path: Path) -> Path:
+    """A local YOLO dataset with one corrupt image and one label row out of range."""
+    from training.data.ingest import ingest_synthetic
+    from training.data.synthetic import SyntheticSpec
+
+    root = ingest_synthetic(SyntheticSpec(seed=12, n_train=4, n_val=2, n_test=2), tmp_path / "bad")
+    (root / "images" / "train" / "train_00001.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    (root / "labels" / "val" / "val_00000.txt").write_text("0 0.5 1.7 0.2 0.2\n")
+    return root
+
+
+def test_run_on_a_bad_dataset_names_the_files_before_training(
+    data_env: Path, bad_dataset: Path
+) -> None:
+    overrides = ["data.source=local", f"data.path={bad_dataset}"]
+    result = runner.invoke(app, ["run", "-c", SMOKE, *overrides])
+    assert result.exit_code == EXIT_DATASET_ERROR, result.output
+    assert "train_00001.jpg: unreadable image" in result.output
+    assert "val_00000.txt:1: cy = 1.7 is outside [0, 1]" in result.output
+    assert not (data_env.parent / "state" / "zenml").exists()
+
+
+def test_run_with_a_bad_search_space_fails_before_training(data_env: Path, tmp_path: Path) -> None:
+    study = tmp_path / "optuna.yaml"
+    study.write_text("search_space:\n  lr0: {type: float, low: 0.1, high: 0.01}\n")
+    overrides = [*TINY_DATA, "tune.enabled=true", f"tune.config={study}"]
+    result = runner.invoke(app, ["run", "-c", SMOKE, *overrides])
+    assert result.exit_code == EXIT_CONFIG_ERROR, result.output
+    assert "search_space.lr0: low (0.1) is greater than high" in result.output
+    assert not (data_env / "data").exists()
+    assert not (data_env.parent / "state" / "zenml").exists()
