@@ -86,7 +86,9 @@ start() {
     echo "==== $(date -u +%FT%TZ) scripts/localstack.sh start (LAMBDA_RUNTIME_EXECUTOR=$LAMBDA_RUNTIME_EXECUTOR)"
   } >>"$LOG_FILE"
   # setsid: its own session, so a Ctrl-C or the end of the caller's process group leaves it be.
-  GATEWAY_LISTEN="$GATEWAY" DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+  # GATEWAY_SERVER=hypercorn: LocalStack's default (twisted) ignores GATEWAY_LISTEN's host and
+  # listens on every interface; hypercorn binds 127.0.0.1 only (tests/integration checks).
+  GATEWAY_LISTEN="$GATEWAY" GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     LOCALSTACK_VOLUME_DIR="$STATE_DIR/volume" FILESYSTEM_ROOT="$STATE_DIR/filesystem" \
     setsid "$LOCALSTACK_PYTHON" -m localstack.runtime.main </dev/null >>"$LOG_FILE" 2>&1 &
   pid=$!

@@ -41,18 +41,22 @@ def test_a_dvc_file_beside_the_folder_wins(folder: Path) -> None:
     assert dvc_data_version(folder) == "0123abcd.dir"
 
 
+LINEAGE_TAGS = {
+    "git_commit",
+    "git_dirty",
+    "dvc_data_version",
+    "config_hash",
+    "python_version",
+    "ultralytics_version",
+    "torch_version",
+    "onnxruntime_version",
+}
+"""The tags the issue names: every training run carries them (tests/training/test_pipeline.py)."""
+
+
 def test_lineage_tags(folder: Path) -> None:
     tags = lineage_tags(folder, "f" * 64)
-    assert set(tags) == {
-        "git_commit",
-        "git_dirty",
-        "dvc_data_version",
-        "config_hash",
-        "python_version",
-        "ultralytics_version",
-        "torch_version",
-        "onnxruntime_version",
-    }
+    assert set(tags) == LINEAGE_TAGS
     assert tags["dvc_data_version"].endswith(".dir")
     assert tags["git_dirty"] in {"true", "false"}
     assert tags["python_version"].startswith("3.11")

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from predict.manifest import ModelManifest
+from tests.training.test_lineage import LINEAGE_TAGS
 from training.run import PipelineResult
 from training.settings import TrainingSettings
 
@@ -61,16 +62,7 @@ def test_run_has_params_metrics_plots_and_lineage_tags(
     epochs = int(run.data.params["train.epochs"])
     assert [m.step for m in history] == list(range(1, epochs + 1))
     assert "best_mAP50_B" in run.data.metrics
-    for tag in (
-        "git_commit",
-        "git_dirty",
-        "dvc_data_version",
-        "config_hash",
-        "python_version",
-        "ultralytics_version",
-        "torch_version",
-        "onnxruntime_version",
-    ):
+    for tag in LINEAGE_TAGS:
         assert run.data.tags[tag], tag
     assert run.data.tags["config_hash"] == smoke_run.trained.config.config_hash()
     assert run.data.tags["gate.parity"] == "passed"
