@@ -26,7 +26,8 @@ def serving_champion(alias: ModelAlias) -> ChampionScore | None:
     """The version the SSM alias serves now and its published mAP50-95; None if none serves.
 
     Raises:
-        PromotionFailed: the alias parameter cannot be read (e.g. the stack is not deployed).
+        PromotionFailed: the alias parameter cannot be read (e.g. the stack is not deployed),
+            or the version it names has no valid published manifest to compare with.
     """
     try:
         version = alias.current()
@@ -38,7 +39,10 @@ def serving_champion(alias: ModelAlias) -> ChampionScore | None:
         ) from error
     if version == NO_MODEL:
         return None
-    metrics = alias.published_manifest(version).metrics
+    try:
+        metrics = alias.published_manifest(version).metrics
+    except ReleaseError as error:
+        raise PromotionFailed(f"cannot compare with the serving version: {error}") from error
     return ChampionScore(version=version, map50_95=metrics.get(QUALITY_METRIC, 0.0))
 
 
