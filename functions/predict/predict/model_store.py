@@ -228,7 +228,13 @@ class ModelStore:
         local_path = self._fetch_onnx(manifest)
         try:
             session = create_session(local_path, self.settings.intra_op_threads)
-            detector = Detector(session, manifest.class_names, manifest.imgsz)
+            detector = Detector(
+                session,
+                manifest.class_names,
+                manifest.imgsz,
+                dynamic=manifest.dynamic,
+                stride=manifest.stride,
+            )
         except Exception as exc:  # ONNX Runtime raises its own untyped errors
             raise ModelLoadError(f"model version {version!r} cannot be loaded: {exc}") from exc
         logger.info(
