@@ -72,6 +72,16 @@ class ExportParams(_Strict):
     imgsz: tuple[int, int] | None = None
     opset: int = 17
     simplify: bool = True
+    dynamic: bool = False
+    """Dynamic input height and width: serving then pads each image only to the stride
+    (Ultralytics' minimum-padding letterbox) within ``imgsz``, e.g. 640x480 instead of
+    640x640 for a 4:3 photo; ``imgsz`` must be a multiple of 32."""
+
+    @model_validator(mode="after")
+    def _dynamic_needs_stride_multiple(self) -> "ExportParams":
+        if self.dynamic and self.imgsz is not None and any(side % 32 for side in self.imgsz):
+            raise ValueError(f"export.imgsz {self.imgsz} must be a multiple of 32 with dynamic")
+        return self
 
 
 class EvalParams(_Strict):

@@ -15,12 +15,16 @@ class ExportedModel:
     imgsz: tuple[int, int]
     """ONNX input (height, width)."""
     class_names: dict[int, str]
+    dynamic: bool = False
+    """Input height and width are dynamic (``imgsz`` is then the largest serving input)."""
+    stride: int = 32
 
 
 def export_onnx(
     weights: Path, config: TrainConfig, out_dir: Path, settings: TrainingSettings
 ) -> ExportedModel:
-    """Export ``weights`` to ``out_dir/model.onnx`` with a fixed [1, 3, H, W] input."""
+    """Export ``weights`` to ``out_dir/model.onnx``: input [1, 3, H, W] fixed to the export
+    size, or with ``config.export.dynamic`` dynamic height and width (and batch)."""
     import_ultralytics(settings)
     from ultralytics import YOLO
 
@@ -31,7 +35,7 @@ def export_onnx(
         imgsz=list(imgsz),
         opset=config.export.opset,
         simplify=config.export.simplify,
-        dynamic=False,
+        dynamic=config.export.dynamic,
         batch=1,
         device="cpu",
     )
@@ -39,7 +43,13 @@ def export_onnx(
     target = out_dir / "model.onnx"
     shutil.copyfile(exported, target)
     names = {int(k): str(v) for k, v in model.names.items()}
-    return ExportedModel(path=target, imgsz=(int(imgsz[0]), int(imgsz[1])), class_names=names)
+    return ExportedModel(
+        path=target,
+        imgsz=(int(imgsz[0]), int(imgsz[1])),
+        class_names=names,
+        dynamic=config.export.dynamic,
+        stride=int(model.model.stride.max()),
+    )
 
 
 def evaluate_onnx(

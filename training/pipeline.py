@@ -93,6 +93,8 @@ def run_training(config: TrainConfig, settings: TrainingSettings | None = None) 
             exported.imgsz,
             run.info.run_id,
             metrics,
+            dynamic=exported.dynamic,
+            stride=exported.stride,
         )
         (run_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
         model_key, meta_key = publish_model(exported.path, manifest, settings)
