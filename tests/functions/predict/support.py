@@ -40,13 +40,15 @@ def calibrated_yolo11n(
     class_names: dict[int, str],
     workdir: Path,
     imgsz: tuple[int, int],
+    auto: bool = False,
     quantile: float = 0.995,
     logit_scale: float = 1.0,
     logit_shift: float = 0.0,
 ) -> Any:
     """An untrained YOLO11n (``ultralytics.YOLO``, seeded) made to answer image-dependently.
 
-    BatchNorm statistics are those of bus.jpg and zidane.jpg letterboxed to ``imgsz``; then
+    BatchNorm statistics are those of bus.jpg and zidane.jpg letterboxed to ``imgsz`` (with
+    ``auto``, padded only to the stride, as a dynamic export sees them); then
     per class ``logit' = logit_scale * (logit - q) / std - logit_shift``, with ``q`` the
     ``quantile`` of that class's logits on the photos: about ``1 - quantile`` of anchors
     score above 0.5 before the shift. An untrained network is far from scale-invariant, so
@@ -71,16 +73,21 @@ def calibrated_yolo11n(
     yolo.model.names = dict(class_names)
     net = yolo.model
     photos = [cv2.imread(str(ASSETS / name)) for name in ("bus.jpg", "zidane.jpg")]
-    batch = np.stack([LetterBox(imgsz)(image=p)[..., ::-1] for p in photos])
-    x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).float() / 255
+    boxed = [LetterBox(imgsz, auto=auto)(image=p)[..., ::-1] for p in photos]
+    same_shape = len({b.shape for b in boxed}) == 1
+    batches = [
+        torch.from_numpy(np.stack(group).transpose(0, 3, 1, 2).copy()).float() / 255
+        for group in ([boxed] if same_shape else [[b] for b in boxed])
+    ]
 
     for module in net.modules():  # BatchNorm statistics of real activations, not the init ones
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()
-            module.momentum = None
+            module.momentum = None  # a cumulative average when there is more than one batch
     net.train()
     with torch.no_grad():
-        net(x)
+        for x in batches:
+            net(x)
     net.eval()
 
     head = next(m for m in net.modules() if isinstance(m, Detect))
@@ -90,7 +97,8 @@ def calibrated_yolo11n(
         for branch in head.cv3
     ]
     with torch.no_grad():
-        net(x)
+        for x in batches:
+            net(x)
     for hook in hooks:
         hook.remove()
     flat = torch.cat([t.permute(1, 0, 2, 3).reshape(head.nc, -1) for t in logits], dim=1)
@@ -107,8 +115,11 @@ def calibrated_yolo11n(
 def export_onnx(yolo: Any, imgsz: tuple[int, int], target: Path, dynamic: bool = False) -> Path:
     """Export ``yolo`` to ONNX (opset 17, simplified) at ``imgsz``; with ``dynamic`` the
     input height and width (and batch) are dynamic, ``imgsz`` is the traced size."""
+    import torch
+
     with pytest.MonkeyPatch.context() as env, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch's legacy ONNX exporter
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # Detect's shape check
         target.parent.mkdir(parents=True, exist_ok=True)
         env.chdir(target.parent)  # the exporter writes next to the current directory
         exported = yolo.export(
@@ -132,6 +143,7 @@ def publish(
     imgsz: tuple[int, int],
     sha256: str | None = None,
     upload_onnx: bool = True,
+    dynamic: bool = False,
 ) -> ModelManifest:
     """Publish a model version to the moto bucket as the training job does."""
     manifest = ModelManifest(
@@ -141,6 +153,7 @@ def publish(
         size_bytes=onnx_path.stat().st_size,
         class_names=CLASS_NAMES,
         imgsz=imgsz,
+        dynamic=dynamic,
         mlflow_run_id=f"run-{version}",
         metrics={"mAP50": 0.5, "mAP50-95": 0.3},
     )
