@@ -1,12 +1,13 @@
 """The predict function as ``sam build`` packages it for Lambda: function plus runtime layer.
 
-Built once per session into a temporary folder, as ``make deploy`` builds it (the layer by
-``layers/runtime/Makefile``, which trims what the function never loads; the function by
-SAM's pip builder; both for python3.12). Then the unzipped size is checked against the
-budget, and the built code runs under the python3.12 runtime environment
-(``.venv-lambda-py312``: what the managed runtime ships) with the function where Lambda puts
-it (``/var/task``) and the layer as ``/opt/python``: the handler imports, every accepted
-image format decodes, and the detector answers exactly as in the development environment.
+Built once per module into a temporary folder, as ``make deploy`` builds it: the layer
+(every third-party package, trimmed and compiled) by ``layers/runtime/Makefile``, the
+function's own code by SAM's Python builder, both for python3.12. Then the unzipped size is
+checked against the budget, and the built code runs under the python3.12 runtime
+environment (``.venv-lambda-py312``: what the managed runtime ships) with the function where
+Lambda puts it (``/var/task``) and the layer as ``/opt/python``: the handler answers
+``GET /health``, every accepted image format decodes, the detector answers exactly as in the
+development environment, and every module loaded from the layer came with its bytecode.
 """
 
 import json
@@ -30,19 +31,32 @@ SIZE_BUDGET_MIB = 120
 FORMATS = {"JPEG": {"quality": 95}, "PNG": {}, "WEBP": {"lossless": True}, "BMP": {}}
 
 RUNTIME_SCRIPT = """
-import json, sys
+import importlib.util, json, sys
+from pathlib import Path
 import predict.handler  # the Lambda entry point: FastAPI, Mangum, Powertools, boto3
 from predict.detector import Detector
 from predict.images import decode_image
 import numpy, onnxruntime, PIL
 
-model, *images = sys.argv[1:]
+layer, model, health_event, *images = sys.argv[1:]
+context = type("Context", (), {"aws_request_id": "test", "function_name": "PredictFunction",
+    "memory_limit_in_mb": 1769, "invoked_function_arn": "arn:aws:lambda:::function:f",
+    "get_remaining_time_in_millis": lambda self: 30000})()
+health = predict.handler.handler(json.loads(Path(health_event).read_text()), context)
 detector = Detector(model, {0: "circle", 1: "square", 2: "triangle"}, (320, 320))
-out = {"python": sys.version.split()[0]}
-out["modules"] = {m.__name__: m.__file__ for m in (numpy, onnxruntime, PIL, predict.handler)}
+out = {"python": sys.version.split()[0], "health": health["statusCode"]}
+import fastapi
+modules = (numpy, onnxruntime, PIL, fastapi, predict.handler)
+out["modules"] = {m.__name__: m.__file__ for m in modules}
 for path in images:
     rgb = decode_image(open(path, "rb").read())
     out[path] = [[d.class_id, d.confidence, *d.box] for d in detector.predict(rgb)]
+loaded = [Path(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+from_layer = [f for f in loaded if f.suffix == ".py" and f.is_relative_to(layer)]
+out["from_layer"] = len(from_layer)
+out["without_bytecode"] = sorted(
+    str(f) for f in from_layer if not Path(importlib.util.cache_from_source(f)).is_file()
+)
 print(json.dumps(out))
 """
 
@@ -57,7 +71,7 @@ def _python312() -> Path | None:
 
 @pytest.fixture(scope="module")
 def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sam build`` of template.yaml into a temporary folder (about 40 s on 2 cores)."""
+    """``sam build`` of template.yaml into a temporary folder (about 30 s on 2 cores)."""
     python312 = _python312()
     if not SAM.is_file() or python312 is None:
         pytest.skip("needs the SAM CLI in .tools/ and a python3.12 (make setup)")
@@ -104,9 +118,10 @@ def test_built_package_predicts_under_the_python312_runtime(
         "PYTHONNOUSERSITE": "1",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    model = onnx_models[SQUARE_IMGSZ]
+    model, layer = onnx_models[SQUARE_IMGSZ], sam_build / "RuntimeLayer" / "python"
+    health_event = REPO / "events" / "health.json"
     done = subprocess.run(
-        [str(RUNTIME_PYTHON), "-c", RUNTIME_SCRIPT, str(model), *map(str, images)],
+        [RUNTIME_PYTHON, "-c", RUNTIME_SCRIPT, layer, model, health_event, *images],
         env=env,
         capture_output=True,
         text=True,
@@ -115,6 +130,10 @@ def test_built_package_predicts_under_the_python312_runtime(
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.splitlines()[-1])
     assert answer.pop("python").startswith("3.12.")
+    assert answer.pop("health") == 200
+    assert answer.pop("from_layer") > 100
+    # Lambda cannot write bytecode next to /opt: what a cold start loads must come compiled.
+    assert answer.pop("without_bytecode") == [], "add them to compile_imported.MODULES"
     for name, file in answer.pop("modules").items():
         assert Path(file).is_relative_to(sam_build), f"{name} imported from {file}"
     detector = Detector(model, CLASS_NAMES, SQUARE_IMGSZ)
