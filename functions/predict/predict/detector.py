@@ -59,10 +59,16 @@ class StageTimings(BaseModel):
 
 
 def create_session(path: str | PathLike[str], intra_op_threads: int = 1) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session; one intra-op thread is fastest for yolo11n on Lambda."""
+    """An ONNX Runtime CPU session; one intra-op thread is fastest for yolo11n on Lambda.
+
+    The memory pattern (allocations planned from the first run, per input shape) is off: it
+    held about 23 MB more at peak for the same inference time
+    (``benchmarks/serving_memory.py``); the memory arena stays on.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -202,8 +202,11 @@ def letterbox(
     if auto:
         dh, dw = dh % stride, dw % stride
     top, left = round(dh / 2 - 0.1), round(dw / 2 - 0.1)
-    out = np.full((unpad_h + dh, unpad_w + dw, image.shape[2]), PAD_VALUE, dtype=np.uint8)
-    inside = out[top : top + unpad_h, left : left + unpad_w]
+    out = np.empty((unpad_h + dh, unpad_w + dw, image.shape[2]), dtype=np.uint8)
+    bottom, right = top + unpad_h, left + unpad_w
+    for border in (out[:top], out[bottom:], out[top:bottom, :left], out[top:bottom, right:]):
+        border.fill(PAD_VALUE)  # only the padding: the inside is written once, below
+    inside = out[top:bottom, left:right]
     if (unpad_h, unpad_w) == (h, w):
         inside[...] = image
     else:
@@ -216,8 +219,10 @@ def to_input_tensor(image: np.ndarray) -> np.ndarray:
 
     Divides by 255 (not multiplies by 1/255) to round exactly as Ultralytics does.
     """
-    chw = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-    return chw.astype(np.float32) / np.float32(255.0)
+    out = np.empty((1, image.shape[2], *image.shape[:2]), dtype=np.float32)
+    # One pass: each uint8 is cast to float32, then divided in float32, as astype then /.
+    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=out[0], dtype=np.float32)
+    return out
 
 
 def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -291,8 +296,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         i = order[0]
         keep.append(i)
         rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
         inter = w * h
         iou = inter / (areas[i] + areas[rest] - inter)
         order = rest[iou <= iou_threshold]
@@ -335,12 +340,14 @@ def non_max_suppression(
         raise ValueError(f"conf_threshold must be in [0, 1], got {conf_threshold}")
     if not 0 <= iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
-    class_ids = scores.argmax(axis=1) if scores.shape[0] else np.empty(0, dtype=np.int64)
-    confidences = scores[np.arange(scores.shape[0]), class_ids]
+    # The best class of the few candidates above the threshold, not of every anchor.
+    confidences = scores.max(axis=1, initial=-np.inf)
     keep = confidences > conf_threshold
+    boxes, confidences = boxes[keep], confidences[keep]
+    class_ids = scores[keep].argmax(axis=1)
     if classes is not None:
-        keep &= np.isin(class_ids, np.asarray(classes))
-    boxes, confidences, class_ids = boxes[keep], confidences[keep], class_ids[keep]
+        wanted = np.isin(class_ids, np.asarray(classes))
+        boxes, confidences, class_ids = boxes[wanted], confidences[wanted], class_ids[wanted]
     if boxes.shape[0] > max_nms:
         best = np.argsort(-confidences, kind="stable")[:max_nms]
         boxes, confidences, class_ids = boxes[best], confidences[best], class_ids[best]

@@ -352,5 +352,7 @@ def test_detector_checks_dynamic_and_stride_against_the_onnx_file(
 def test_create_session_sets_threads(onnx_models) -> None:
     session = create_session(onnx_models[SQUARE_IMGSZ], intra_op_threads=2)
     assert isinstance(session, ort.InferenceSession)
-    assert session.get_session_options().intra_op_num_threads == 2
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 2
+    assert (options.enable_cpu_mem_arena, options.enable_mem_pattern) == (True, False)
     assert session.get_providers() == ["CPUExecutionProvider"]
