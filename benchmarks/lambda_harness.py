@@ -228,7 +228,7 @@ class LambdaContext:
 
     function_name = "PredictFunction"
     function_version = "$LATEST"
-    memory_limit_in_mb = 1024
+    memory_limit_in_mb = 1769
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
     aws_request_id = "bench"
     log_group_name = "/aws/lambda/PredictFunction"

@@ -54,14 +54,14 @@ STAGES = ("decode", "preprocess", "inference", "postprocess")
 
 def lambda_child(result_path: Path, runs: int, warmup: int) -> None:
     """(b) and (c) in this fresh process: the cold start, then both interleaved."""
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     import predict.handler as lambda_module  # settings, app and store, as Lambda's init
 
     imported = time.perf_counter()
     jpeg = harness.bus_jpeg_path().read_bytes()
     event, context = harness.rest_event(jpeg), harness.LambdaContext()
     response = lambda_module.handler(event, context)
-    answered = time.perf_counter()
+    answered, answered_cpu = time.perf_counter(), time.process_time()
     if response["statusCode"] != 200:
         raise RuntimeError(f"first request answered {response['statusCode']}: {response['body']}")
     first = json.loads(response["body"])
@@ -74,18 +74,21 @@ def lambda_child(result_path: Path, runs: int, warmup: int) -> None:
     tensor = to_input_tensor(detector.letterbox(decode_image(jpeg)).image)
     feed = {detector.input_name: tensor}
     lambda_s, session_s, stages, detections = [], [], [], set()
+    lambda_cpu_s, session_cpu_s = [], []
     for i in range(warmup + runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = lambda_module.handler(event, context)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         detector.session.run(None, feed)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         body = json.loads(response["body"])
         if response["statusCode"] != 200:
             raise RuntimeError(f"request answered {response['statusCode']}: {body}")
         if i >= warmup:
             lambda_s.append(t1 - t0)
             session_s.append(t2 - t1)
+            lambda_cpu_s.append(c1 - c0)
+            session_cpu_s.append(c2 - c1)
             stages.append(body["timings_ms"])
             detections.add(len(body["detections"]))
     options = detector.session.get_session_options()
@@ -94,11 +97,14 @@ def lambda_child(result_path: Path, runs: int, warmup: int) -> None:
             "import_ms": round((imported - started) * 1000, 1),
             "first_request_ms": round((answered - imported) * 1000, 1),
             "total_ms": round((answered - started) * 1000, 1),
+            "total_cpu_ms": round((answered_cpu - started_cpu) * 1000, 1),
             "first_request_timings_ms": {k: round(v, 2) for k, v in first["timings_ms"].items()},
             "peak_rss_mb_after_first_request": round(rss_first_kib / 1024, 1),
         },
         "lambda_s": lambda_s,
         "session_run_s": session_s,
+        "lambda_cpu_s": lambda_cpu_s,
+        "session_run_cpu_s": session_cpu_s,
         "timings_ms": stages,
         "detections": sorted(detections),
         "input_shape": list(tensor.shape),
@@ -128,17 +134,19 @@ def ultralytics_child(result_path: Path, onnx_path: Path, runs: int, warmup: int
     predict()  # builds the predictor and its session (with ONNX Runtime's default threads)
     backend = model.predictor.model.backend
     backend.session = create_session(onnx_path, intra_op_threads=threads)
-    times, speeds, detections = [], [], set()
+    times, cpu_times, speeds, detections = [], [], [], set()
     for i in range(warmup + runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         (result,) = predict()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         if i >= warmup:
             times.append(t1 - t0)
+            cpu_times.append(c1 - c0)
             speeds.append(result.speed)
             detections.add(len(result.boxes))
     result = {
         "s": times,
+        "cpu_s": cpu_times,
         "speed_ms_median": {
             k: round(statistics.median(x[k] for x in speeds), 2) for k in speeds[0]
         },
@@ -195,6 +203,22 @@ def _model_load_ms(stdout: str) -> float | None:
     return None
 
 
+def _ratios(a: dict, b: dict, c: dict) -> dict[str, dict[str, float]]:
+    """Per export: (b) over (a) on the fixed export and on the same one, (b) over (c)."""
+    return {
+        kind: {
+            "lambda_over_ultralytics_fixed": round(
+                b[kind]["median_ms"] / a["fixed"]["median_ms"], 3
+            ),
+            "lambda_over_ultralytics_same_export": round(
+                b[kind]["median_ms"] / a[kind]["median_ms"], 3
+            ),
+            "lambda_over_session_run": round(b[kind]["median_ms"] / c[kind]["median_ms"], 3),
+        }
+        for kind in harness.EXPORTS
+    }
+
+
 def report(args, models, lambdas, cold, ultralytics) -> dict:
     a = {kind: harness.summary_ms(ultralytics[kind]["s"]) for kind in harness.EXPORTS}
     b = {kind: harness.summary_ms(lambdas[kind]["lambda_s"]) for kind in harness.EXPORTS}
@@ -208,18 +232,13 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
             for ms, t in zip(lambdas[kind]["lambda_s"], timings, strict=True)
         ]
         stages[kind] = medians | {"framework": round(statistics.median(framework), 2)}
-    ratios = {
-        kind: {
-            "lambda_over_ultralytics_fixed": round(
-                b[kind]["median_ms"] / a["fixed"]["median_ms"], 3
-            ),
-            "lambda_over_ultralytics_same_export": round(
-                b[kind]["median_ms"] / a[kind]["median_ms"], 3
-            ),
-            "lambda_over_session_run": round(b[kind]["median_ms"] / c[kind]["median_ms"], 3),
-        }
-        for kind in harness.EXPORTS
+    ratios = _ratios(a, b, c)
+    cpu = {
+        "ultralytics_predict": {k: harness.summary_ms(v["cpu_s"]) for k, v in ultralytics.items()},
+        "lambda_handler": {k: harness.summary_ms(v["lambda_cpu_s"]) for k, v in lambdas.items()},
+        "session_run": {k: harness.summary_ms(v["session_run_cpu_s"]) for k, v in lambdas.items()},
     }
+    cpu["ratios"] = _ratios(*cpu.values())
     cold_median = {k: statistics.median(x["total_ms"] for x in v) for k, v in cold.items()}
     best = min(harness.EXPORTS, key=lambda k: b[k]["median_ms"])
     measured = {
@@ -257,6 +276,7 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
                 k: v["speed_ms_median"] for k, v in ultralytics.items()
             },
             "ratios": ratios,
+            "cpu_time": cpu,
             "cold_start_ms_median": cold_median,
             "peak_rss_mb": {k: lambdas[k]["peak_rss_mb"] for k in harness.EXPORTS},
         },
@@ -321,6 +341,29 @@ def markdown(r: dict) -> str:
         lines.append(
             f"| {label} | {s['ratios']['fixed'][key]:.2f} | {s['ratios']['dynamic'][key]:.2f} |"
         )
+    cpu = s["cpu_time"]
+    lines += [
+        "",
+        "CPU time (`time.process_time`, all threads of the process), which other processes "
+        "on a shared machine disturb far less than the wall clock:",
+        "",
+        "| CPU time, median ms | fixed | dynamic |",
+        "| --- | --- | --- |",
+    ]
+    for name, key in (
+        ("(a)", "ultralytics_predict"),
+        ("(b)", "lambda_handler"),
+        ("(c)", "session_run"),
+    ):
+        fixed, dynamic = cpu[key]["fixed"]["median_ms"], cpu[key]["dynamic"]["median_ms"]
+        lines.append(f"| {name} | {fixed:.1f} | {dynamic:.1f} |")
+    for key, label in (
+        ("lambda_over_ultralytics_fixed", "(b) / (a fixed)"),
+        ("lambda_over_session_run", "(b) / (c)"),
+    ):
+        lines.append(
+            f"| {label} | {cpu['ratios']['fixed'][key]:.2f} | {cpu['ratios']['dynamic'][key]:.2f} |"
+        )
     lines += ["", "| (b)'s parts, median ms | fixed | dynamic |", "| --- | --- | --- |"]
     for stage in (*STAGES, "framework"):
         row = [s["lambda_stages_ms_median"][k][stage] for k in ("fixed", "dynamic")]
@@ -352,14 +395,14 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         "| cold start | export | imports | first request | of which model load | total "
-        "| peak RSS after it |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| total CPU | peak RSS after it |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, starts in r["cold_starts"].items():
         lines += [
             f"| {i} | {kind} | {x['import_ms']:.0f} ms | {x['first_request_ms']:.0f} ms | "
             f"{x.get('model_load_ms') or float('nan'):.0f} ms | {x['total_ms']:.0f} ms | "
-            f"{x['peak_rss_mb_after_first_request']:.0f} MiB |"
+            f"{x['total_cpu_ms']:.0f} ms | {x['peak_rss_mb_after_first_request']:.0f} MiB |"
             for i, x in enumerate(starts, start=1)
         ]
     d = r["detections"]

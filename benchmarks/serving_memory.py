@@ -9,7 +9,9 @@ RSS after the first tenth of the requests (by then every buffer has been allocat
 
 Part 2, ONNX Runtime session options: for each combination of ``enable_cpu_mem_arena`` and
 ``enable_mem_pattern``, a fresh process creates a session on the same export and runs
-``--session-runs`` inferences on bus.jpg's input tensor; its peak RSS and median run time.
+``--session-runs`` inferences on bus.jpg's input tensor: its peak RSS. Their speed: one
+more process holds all four sessions and interleaves their runs (the machine's load then
+falls on all alike): the median CPU time of each.
 
     .venv/bin/python -m benchmarks.serving_memory
     .venv/bin/python -m benchmarks.serving_memory --requests 100 --session-runs 10
@@ -58,8 +60,11 @@ def lambda_child(result_path: Path, requests: int, every: int) -> None:
     result_path.write_text(json.dumps(result))
 
 
-def session_child(result_path: Path, onnx_path: Path, runs: int, arena: bool, pattern: bool):
-    """Part 2 in this fresh process: one session with these options."""
+VARIANTS = list(itertools.product((True, False), repeat=2))
+"""(enable_cpu_mem_arena, enable_mem_pattern) combinations."""
+
+
+def _session_and_feed(onnx_path: Path, arena: bool, pattern: bool):
     import onnxruntime as ort
 
     from predict.detector import Detector
@@ -73,18 +78,34 @@ def session_child(result_path: Path, onnx_path: Path, runs: int, arena: bool, pa
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     detector = Detector(session, {i: str(i) for i in range(80)}, harness.IMGSZ)
     image = decode_image(harness.bus_jpeg_path().read_bytes())
-    feed = {detector.input_name: to_input_tensor(detector.letterbox(image).image)}
-    times = []
+    return session, {detector.input_name: to_input_tensor(detector.letterbox(image).image)}
+
+
+def session_memory_child(result_path: Path, onnx_path: Path, runs: int, arena: bool, pattern: bool):
+    """Part 2's memory, in this fresh process: one session with these options, ``runs`` runs."""
+    session, feed = _session_and_feed(onnx_path, arena, pattern)
     for _ in range(runs):
-        t0 = time.perf_counter()
         session.run(None, feed)
-        times.append(time.perf_counter() - t0)
     result = {
         "peak_rss_mb": round(harness.memory_kib("VmHWM") / 1024, 1),
         "rss_mb": round(harness.memory_kib("VmRSS") / 1024, 1),
-        "run_median_ms": round(statistics.median(times[1:] or times) * 1000, 2),
     }
     result_path.write_text(json.dumps(result))
+
+
+def session_speed_child(result_path: Path, onnx_path: Path, runs: int) -> None:
+    """Part 2's speed, in this fresh process: a session per variant, their runs interleaved
+    (so that the machine's load falls on all alike), CPU time of each."""
+    sessions = [_session_and_feed(onnx_path, *variant) for variant in VARIANTS]
+    cpu_s: list[list[float]] = [[] for _ in VARIANTS]
+    for i in range(runs + 1):
+        for (session, feed), samples in zip(sessions, cpu_s, strict=True):
+            c0 = time.process_time()
+            session.run(None, feed)
+            if i:  # the first run of each is a warm-up
+                samples.append(time.process_time() - c0)
+    medians = [round(statistics.median(x) * 1000, 2) for x in cpu_s]
+    result_path.write_text(json.dumps({"run_cpu_median_ms": medians}))
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -100,13 +121,15 @@ def measure(args: argparse.Namespace) -> dict:
     print(f"part 1: {args.requests} requests, peak RSS {lambda_result['peak_rss_mb']} MiB")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= harness.function_environment()
+    onnx = ["--onnx", str(models[EXPORT]), "--session-runs", str(args.session_runs)]
+    speed, _ = harness.run_child("serving_memory", ["--role", "session-speed", *onnx], env)
     sessions = []
-    for arena, pattern in itertools.product((True, False), repeat=2):
-        role = ["--role", "session", "--onnx", str(models[EXPORT])]
-        role += ["--session-runs", str(args.session_runs)]
+    for (arena, pattern), cpu_ms in zip(VARIANTS, speed["run_cpu_median_ms"], strict=True):
+        role = ["--role", "session-memory", *onnx]
         role += ["--arena", str(int(arena)), "--pattern", str(int(pattern))]
         result, _ = harness.run_child("serving_memory", role, env)
         result.pop("stdout")
+        result["run_cpu_median_ms"] = cpu_ms
         sessions.append({"enable_cpu_mem_arena": arena, "enable_mem_pattern": pattern} | result)
         print(f"part 2: arena {arena}, mem pattern {pattern}: {result}")
     samples = lambda_result["samples"]
@@ -155,13 +178,16 @@ def markdown(r: dict) -> str:
         "| --- | " + " | ".join("---" for _ in samples) + " |",
         "| VmRSS, MiB | " + " | ".join(f"{s['rss_mb']:g}" for s in samples) + " |",
         "",
+        "Session options: peak RSS of a fresh process with one session after its runs; CPU "
+        "time of `session.run` with the four sessions' runs interleaved in one process.",
+        "",
         "| enable_cpu_mem_arena | enable_mem_pattern | peak RSS, MiB | RSS after, MiB "
-        "| session.run median, ms |",
+        "| session.run median CPU, ms |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [
         f"| {s['enable_cpu_mem_arena']} | {s['enable_mem_pattern']} | {s['peak_rss_mb']:g} | "
-        f"{s['rss_mb']:g} | {s['run_median_ms']:g} |"
+        f"{s['rss_mb']:g} | {s['run_cpu_median_ms']:g} |"
         for s in r["session_options"]
     ]
     lines += [
@@ -177,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests to one environment")
     parser.add_argument("--every", type=int, default=50, help="sample VmRSS every N requests")
     parser.add_argument("--session-runs", type=int, default=30, help="runs per session variant")
-    parser.add_argument("--role", choices=["lambda", "session"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["lambda", "session-memory", "session-speed"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--onnx", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--arena", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pattern", type=int, help=argparse.SUPPRESS)
@@ -185,10 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.child and args.role == "lambda":
         lambda_child(args.child, args.requests, args.every)
         return 0
+    if args.child and args.role == "session-speed":
+        session_speed_child(args.child, args.onnx, args.session_runs)
+        return 0
     if args.child:
-        session_child(
-            args.child, args.onnx, args.session_runs, bool(args.arena), bool(args.pattern)
-        )
+        arena, pattern = bool(args.arena), bool(args.pattern)
+        session_memory_child(args.child, args.onnx, args.session_runs, arena, pattern)
         return 0
     if args.requests < 10 or args.every < 1:
         parser.error("--requests must be at least 10 and --every at least 1")
