@@ -52,6 +52,13 @@ def argument_parser(doc: str) -> argparse.ArgumentParser:
     caches) and the hidden ``--child <result file>`` its own child processes get."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="models, caches")
+    parser.add_argument(
+        "--without-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this variable of the function's environment out (e.g. GLIBC_TUNABLES)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     return parser
 
@@ -91,13 +98,18 @@ def export_models(work_dir: Path) -> dict[str, Path]:
     return targets
 
 
-def function_environment() -> dict[str, str]:
-    """The literal (not ``!Ref``) environment variables template.yaml gives the function."""
+def function_environment(without: list[str] = ()) -> dict[str, str]:
+    """The literal (not ``!Ref``) environment variables template.yaml gives the function,
+    less those named in ``without``."""
     from tests.static.support import load_cfn_yaml
 
     template = load_cfn_yaml(REPO / "template.yaml")
     variables = template["Resources"]["PredictFunction"]["Properties"]["Environment"]
-    return {k: v for k, v in variables["Variables"].items() if isinstance(v, str) and v}
+    return {
+        k: v
+        for k, v in variables["Variables"].items()
+        if isinstance(v, str) and v and k not in without
+    }
 
 
 @contextlib.contextmanager
@@ -153,7 +165,9 @@ def publish(onnx_path: Path, endpoint: str, kind: str) -> str:
 
 
 @contextlib.contextmanager
-def lambda_environment(endpoint: str, work_dir: Path, threads: int) -> Iterator[dict[str, str]]:
+def lambda_environment(
+    endpoint: str, work_dir: Path, threads: int, without: list[str] = ()
+) -> Iterator[dict[str, str]]:
     """Environment variables of one new execution environment (see the module docstring):
     its model cache and its copy of the function's code are new folders in ``work_dir``,
     removed afterwards."""
@@ -163,15 +177,15 @@ def lambda_environment(endpoint: str, work_dir: Path, threads: int) -> Iterator[
     task = work_dir / "environments" / uuid.uuid4().hex
     shutil.copytree(REPO / "functions" / "predict" / "predict", task / "task" / "predict")
     try:
-        yield _environment_variables(endpoint, work_dir, task, threads)
+        yield _environment_variables(endpoint, work_dir, task, threads, without)
     finally:
         shutil.rmtree(task, ignore_errors=True)
 
 
-def _environment_variables(endpoint: str, work_dir: Path, task: Path, threads: int):
+def _environment_variables(endpoint, work_dir: Path, task: Path, threads: int, without):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREDICT_"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update(function_environment())
+    env.update(function_environment(without))
     env.update(
         PYTHONPATH=str(task / "task"),
         PYTHONPYCACHEPREFIX=str(work_dir / "pycache"),

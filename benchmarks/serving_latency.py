@@ -169,7 +169,9 @@ def measure(args: argparse.Namespace) -> dict:
             for i in range(-1 if kind == harness.EXPORTS[0] else 0, args.cold_starts):
                 runs = args.runs if i == args.cold_starts - 1 else 0
                 role = ["--role", "lambda", *_run_args(args, runs)]
-                with harness.lambda_environment(endpoint, work_dir, args.threads) as env:
+                with harness.lambda_environment(
+                    endpoint, work_dir, args.threads, args.without_env
+                ) as env:
                     result, wall_s = harness.run_child("serving_latency", role, env)
                 if i < 0:
                     continue  # untimed: it filled the bytecode cache
@@ -180,7 +182,7 @@ def measure(args: argparse.Namespace) -> dict:
             lambdas[kind] = result
             print(f"(b), (c) {kind}: {args.runs} runs each, interleaved", flush=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= harness.function_environment()
+    env |= harness.function_environment(args.without_env)
     ultralytics = {}
     for kind in harness.EXPORTS:
         role = ["--role", "ultralytics", "--onnx", str(models[kind])]
@@ -264,7 +266,7 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
         "runs": args.runs,
         "warmup": args.warmup,
         "threads": args.threads,
-        "function_environment": harness.function_environment(),
+        "function_environment": harness.function_environment(args.without_env),
         "alias_cache_ttl_s": harness.ALIAS_TTL_S,
         "aws": "moto server on 127.0.0.1 (S3 + SSM)",
         "summary": {

@@ -114,13 +114,13 @@ def measure(args: argparse.Namespace) -> dict:
     with harness.moto_endpoint() as endpoint:
         harness.publish(models[EXPORT], endpoint, EXPORT)
         child_args = ["--role", "lambda", "--requests", str(args.requests)]
-        with harness.lambda_environment(endpoint, work_dir, threads=1) as env:
+        with harness.lambda_environment(endpoint, work_dir, 1, args.without_env) as env:
             lambda_result, _ = harness.run_child(
                 "serving_memory", [*child_args, "--every", str(args.every)], env
             )
     print(f"part 1: {args.requests} requests, peak RSS {lambda_result['peak_rss_mb']} MiB")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= harness.function_environment()
+    env |= harness.function_environment(args.without_env)
     onnx = ["--onnx", str(models[EXPORT]), "--session-runs", str(args.session_runs)]
     speed, _ = harness.run_child("serving_memory", ["--role", "session-speed", *onnx], env)
     sessions = []
@@ -141,7 +141,7 @@ def measure(args: argparse.Namespace) -> dict:
         "load_average": harness.load_average(),
         "export": EXPORT,
         "requests": args.requests,
-        "function_environment": harness.function_environment(),
+        "function_environment": harness.function_environment(args.without_env),
         "lambda": lambda_result | {"growth_mb": growth, "settled": settled},
         "targets": {
             "peak_rss_mb": {

@@ -111,7 +111,7 @@ def loopback(args: argparse.Namespace, jpeg: bytes) -> dict:
     models = harness.export_models(work_dir)
     with harness.moto_endpoint() as endpoint:
         harness.publish(models[EXPORT], endpoint, EXPORT)
-        with harness.lambda_environment(endpoint, work_dir, threads=1) as env:
+        with harness.lambda_environment(endpoint, work_dir, 1, args.without_env) as env:
             return _serve_and_loop(args, jpeg, work_dir, env)
 
 
@@ -154,6 +154,8 @@ def markdown(r: dict) -> str:
         "",
         f"Back-to-back `POST /predict` of bus.jpg (raw `image/jpeg`, `conf={harness.CONF}`), "
         f"one request at a time, {r['warmup']} warm-up requests then {r['seconds']:g} s. "
+        f"Loopback environment: "
+        f"{', '.join(f'`{k}={v}`' for k, v in r['function_environment'].items())}. "
         f"Load average at the end (1/5/15 min): {r['load_average']}.",
         "",
         "| part | requests | requests/s | median | p90 | p99 | max | statuses |",
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": harness.load_average(),
         "seconds": args.seconds,
         "warmup": args.warmup,
+        "function_environment": harness.function_environment(args.without_env),
         "parts": parts,
         "machine": machine_info() | harness.versions(),
     }
