@@ -75,8 +75,11 @@ class ExportedArtifact(_Artifact):
 
     path: Path
     imgsz: tuple[int, int]
-    """ONNX input (height, width) in pixels."""
+    """ONNX input (height, width) in pixels; for a dynamic export the largest one."""
     class_names: dict[int, str]
+    dynamic: bool
+    """Dynamic input height and width: serving letterboxes to the stride within ``imgsz``."""
+    stride: int
     metrics: dict[str, float]
     """ONNX model on the evaluation split: ``mAP50``, ``mAP50-95``, ``precision``, ``recall``."""
     parity: ParityReport

@@ -15,12 +15,16 @@ class ExportedModel:
     imgsz: tuple[int, int]
     """ONNX input (height, width)."""
     class_names: dict[int, str]
+    dynamic: bool = False
+    """Input height and width are dynamic (``imgsz`` is then the largest serving input)."""
+    stride: int = 32
 
 
 def export_onnx(
     weights: Path, config: TrainConfig, out_dir: Path, settings: TrainingSettings
 ) -> ExportedModel:
-    """Export ``weights`` to ``out_dir/model.onnx`` with a fixed [1, 3, H, W] input."""
+    """Export ``weights`` to ``out_dir/model.onnx``: input [1, 3, H, W] fixed to the export
+    size, or with ``config.export.dynamic`` dynamic height and width (and batch)."""
     import_ultralytics(settings)
     from ultralytics import YOLO
 
@@ -31,7 +35,7 @@ def export_onnx(
         imgsz=list(imgsz),
         opset=config.export.opset,
         simplify=config.export.simplify,
-        dynamic=False,
+        dynamic=config.export.dynamic,
         batch=1,
         device="cpu",
     )
@@ -39,7 +43,13 @@ def export_onnx(
     target = out_dir / "model.onnx"
     shutil.copyfile(exported, target)
     names = {int(k): str(v) for k, v in model.names.items()}
-    return ExportedModel(path=target, imgsz=(int(imgsz[0]), int(imgsz[1])), class_names=names)
+    return ExportedModel(
+        path=target,
+        imgsz=(int(imgsz[0]), int(imgsz[1])),
+        class_names=names,
+        dynamic=config.export.dynamic,
+        stride=int(model.model.stride.max()),
+    )
 
 
 def evaluate_model(
@@ -51,10 +61,11 @@ def evaluate_model(
 ) -> dict[str, float]:
     """mAP50, mAP50-95, precision and recall of a model file on ``config.eval.split``.
 
-    Runs Ultralytics' validator on the file itself: ONNX Runtime for a ``.onnx`` (at its
-    exported input size), PyTorch for a ``.pt``. PyTorch is letterboxed without ``rect`` to
-    a square of the export's longer side (Ultralytics validates PyTorch at square sizes
-    only), which scales every image as the ONNX input does; only the padding may differ.
+    Runs Ultralytics' validator on the file itself: ONNX Runtime for a ``.onnx``, PyTorch
+    for a ``.pt``, each image letterboxed as serving does: for a dynamic export padded only
+    to the stride (``rect``) within the export size, for a fixed one to the exported input
+    (ONNX) or to a square of its longer side (PyTorch: Ultralytics validates PyTorch at
+    square sizes only; the scale is the same, only the padding may differ).
     """
     import_ultralytics(settings)
     from ultralytics import YOLO
@@ -64,7 +75,7 @@ def evaluate_model(
         data=str(data_yaml),
         split=config.eval.split,
         imgsz=max(config.export_imgsz),
-        rect=False,
+        rect=config.export.dynamic,
         conf=config.eval.conf,
         iou=config.eval.iou,
         batch=1,

@@ -2,9 +2,10 @@
 weights it came from?
 
 Both sides see the same RGB pixels (decoded once by :func:`predict.images.decode_image`).
-PyTorch runs Ultralytics' ``predict`` on the weights with the fixed letterbox to the export
-size; ONNX runs :class:`predict.detector.Detector` (letterbox, decode, NMS and scaling back
-in numpy, exactly what the Lambda serves). Detections are paired by class, then by the
+PyTorch runs Ultralytics' ``predict`` on the weights with the letterbox the export serves
+with (fixed to the export size, or for a dynamic export padded only to the stride, i.e.
+``rect``); ONNX runs :class:`predict.detector.Detector` (letterbox, decode, NMS and scaling
+back in numpy, exactly what the Lambda serves). Detections are paired by class, then by the
 smallest box difference; boxes are xyxy in original-image pixels.
 
 Example:
@@ -98,16 +99,19 @@ def match_detections(
             )
 
 
-def pytorch_detections(model, image: np.ndarray, imgsz: tuple[int, int]) -> list:
+def pytorch_detections(
+    model, image: np.ndarray, imgsz: tuple[int, int], rect: bool
+) -> list[ReferenceDetection]:
     """Ultralytics ``predict`` of a loaded ``YOLO`` model on an RGB ``(H, W, 3)`` uint8 image,
-    letterboxed to ``imgsz`` (height, width) as the ONNX model is."""
+    letterboxed as the ONNX model is: to ``imgsz`` (height, width), or with ``rect`` padded
+    only to the stride within it (``LetterBox(auto=True)``)."""
     (result,) = model.predict(
         np.ascontiguousarray(image[..., ::-1]),  # Ultralytics takes numpy images as BGR
         imgsz=list(imgsz),
         conf=CONF,
         iou=IOU,
         max_det=300,
-        rect=False,
+        rect=rect,
         device="cpu",
         verbose=False,
     )
@@ -129,7 +133,7 @@ def compare_models(
     stats = ParityStats()
     for path in images:
         image = decode_image(path.read_bytes())
-        reference = pytorch_detections(model, image, detector.imgsz)
+        reference = pytorch_detections(model, image, detector.imgsz, rect=detector.dynamic)
         onnx = detector.predict(image, conf=CONF, iou=IOU, max_det=300)
         match_detections(reference, onnx, path.name, stats)
         stats.images += 1

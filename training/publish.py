@@ -19,6 +19,8 @@ def build_manifest(
     imgsz: tuple[int, int],
     run_id: str | None,
     metrics: dict[str, float],
+    dynamic: bool = False,
+    stride: int = 32,
 ) -> ModelManifest:
     return ModelManifest(
         model_name=model_name,
@@ -27,6 +29,8 @@ def build_manifest(
         size_bytes=onnx_path.stat().st_size,
         class_names=class_names,
         imgsz=imgsz,
+        dynamic=dynamic,
+        stride=stride,
         mlflow_run_id=run_id,
         metrics=metrics,
     )

@@ -76,7 +76,7 @@ def answers(request: urllib.request.Request) -> str | None:
 @pytest.fixture(scope="module")
 def vulnerability_service() -> str:
     """pip-audit's service that answers from here: 'pypi', else 'osv', else the tests skip."""
-    name, version = next(iter(pins(LAMBDA_REQUIREMENTS[0]).items()))
+    name, version = next(pin for path in LAMBDA_REQUIREMENTS for pin in pins(path).items())
     pypi = f"https://pypi.org/pypi/{name}/{version}/json"
     why_not_pypi = answers(urllib.request.Request(pypi))
     if why_not_pypi is None:

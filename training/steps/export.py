@@ -38,7 +38,13 @@ def export(
     metrics = evaluate_model(
         exported.path, dataset.data_yaml, config, trained.run_dir / "eval", settings
     )
-    detector = Detector(exported.path, exported.class_names, exported.imgsz)
+    detector = Detector(
+        exported.path,
+        exported.class_names,
+        exported.imgsz,
+        dynamic=exported.dynamic,
+        stride=exported.stride,
+    )
     stats = compare_models(trained.weights, detector, dataset.images(PARITY_SPLIT), settings)
     report = ParityReport(
         images=stats.images,
@@ -73,6 +79,8 @@ def export(
         path=exported.path,
         imgsz=exported.imgsz,
         class_names=exported.class_names,
+        dynamic=exported.dynamic,
+        stride=exported.stride,
         metrics=metrics,
         parity=report,
     )

@@ -75,6 +75,8 @@ def _register_and_publish(
         exported.imgsz,
         trained.run_id,
         exported.metrics,
+        dynamic=exported.dynamic,
+        stride=exported.stride,
     )
     (trained.run_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     onnx_key, manifest_key = publish_model(exported.path, manifest, settings)

@@ -1,5 +1,10 @@
 """A YOLO11 ONNX detector: one ONNX Runtime session plus :mod:`predict.processing`.
 
+A fixed-size export (input ``[1, 3, H, W]``) gets every image letterboxed to ``imgsz``; an
+export with dynamic height and width (``model.export(format="onnx", dynamic=True)``) gets
+the minimum-padding letterbox, as Ultralytics' own predict does for it and for PyTorch
+weights: a 4:3 photo at ``imgsz=(640, 640)`` runs at 640x480, a quarter less compute.
+
 Example:
     >>> detector = Detector("model.onnx", {0: "circle", 1: "square"}, imgsz=(640, 640))
     >>> detector.predict(rgb_image, conf=0.25)
@@ -16,6 +21,7 @@ import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
 from predict.processing import (
+    Letterboxed,
     decode_yolo_output,
     letterbox,
     non_max_suppression,
@@ -53,10 +59,16 @@ class StageTimings(BaseModel):
 
 
 def create_session(path: str | PathLike[str], intra_op_threads: int = 1) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session; one intra-op thread is fastest for yolo11n on Lambda."""
+    """An ONNX Runtime CPU session; one intra-op thread is fastest for yolo11n on Lambda.
+
+    The memory pattern (allocations planned from the first run, per input shape) is off: it
+    held about 23 MB more at peak for the same inference time
+    (``benchmarks/serving_memory.py``); the memory arena stays on.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -66,8 +78,18 @@ class Detector:
     Args:
         session_or_path: an ONNX Runtime session, or the path of a ``.onnx`` file.
         class_names: class id -> name; must cover the ``nc`` classes of the output.
-        imgsz: the model input ``(height, width)`` in pixels.
+        imgsz: the model input ``(height, width)`` in pixels; for a dynamic export the
+            largest one (each side a multiple of ``stride``).
         intra_op_threads: ONNX Runtime intra-op threads when a path is given.
+        dynamic: letterbox to the stride (``True``) or to ``imgsz`` (``False``); ``None``
+            reads it from the ONNX input (height and width named, not numbers).
+        stride: the model's largest stride; ``None`` reads Ultralytics' ``stride`` metadata
+            from the ONNX file (32 when it has none).
+
+    Raises:
+        ValueError: ``imgsz`` differs from a fixed ONNX input, ``dynamic`` is asked of a
+            fixed input, ``stride`` differs from the file's, or a dynamic ``imgsz`` is not
+            a multiple of the stride.
     """
 
     def __init__(
@@ -76,6 +98,9 @@ class Detector:
         class_names: dict[int, str],
         imgsz: tuple[int, int],
         intra_op_threads: int = 1,
+        *,
+        dynamic: bool | None = None,
+        stride: int | None = None,
     ) -> None:
         if isinstance(session_or_path, ort.InferenceSession):
             self.session = session_or_path
@@ -86,8 +111,24 @@ class Detector:
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         static_hw = model_input.shape[2:4]
-        if all(isinstance(d, int) for d in static_hw) and tuple(static_hw) != self.imgsz:
+        fixed = all(isinstance(d, int) for d in static_hw)
+        if fixed and tuple(static_hw) != self.imgsz:
             raise ValueError(f"imgsz {self.imgsz} differs from the ONNX input {model_input.shape}")
+        if dynamic and fixed:
+            raise ValueError(f"dynamic letterbox asked of a fixed ONNX input {model_input.shape}")
+        self.dynamic = not fixed if dynamic is None else dynamic
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        file_stride = int(metadata["stride"]) if "stride" in metadata else None
+        if stride is not None and file_stride is not None and stride != file_stride:
+            raise ValueError(f"stride {stride} differs from the ONNX metadata's {file_stride}")
+        self.stride = stride or file_stride or 32
+        if self.dynamic and any(side % self.stride for side in self.imgsz):
+            raise ValueError(f"imgsz {self.imgsz} is not a multiple of the stride {self.stride}")
+
+    def letterbox(self, image: np.ndarray) -> Letterboxed:
+        """The model input for ``image`` (``(H, W, 3)`` uint8): letterboxed to ``imgsz``, or
+        for a dynamic export to the smallest multiple of the stride within it."""
+        return letterbox(image, self.imgsz, auto=self.dynamic, stride=self.stride)
 
     def predict(
         self,
@@ -123,7 +164,8 @@ class Detector:
         started = time.perf_counter()
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-        tensor = to_input_tensor(letterbox(image, self.imgsz).image)
+        boxed = self.letterbox(image).image
+        tensor = to_input_tensor(boxed)
         preprocessed = time.perf_counter()
         (output, *_) = self.session.run(None, {self.input_name: tensor})
         inferred = time.perf_counter()
@@ -135,7 +177,7 @@ class Detector:
         boxes, confidences, class_ids = non_max_suppression(
             boxes, scores, conf, iou, max_det=max_det, classes=classes
         )
-        boxes = scale_boxes(boxes, self.imgsz, image.shape[:2])
+        boxes = scale_boxes(boxes, boxed.shape[:2], image.shape[:2])
         normalised = xyxy2xywhn(boxes, image.shape[:2])
         detections = [
             Detection(

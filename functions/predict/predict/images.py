@@ -10,7 +10,15 @@ import contextlib
 import io
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # the four plugins registered up front: Pillow then never imports all ~40
+    BmpImagePlugin,  # noqa: F401
+    Image,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
 
 from predict.errors import EmptyImageError, ImageDecodeError, PayloadTooLargeError
 

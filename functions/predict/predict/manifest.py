@@ -4,6 +4,7 @@ Written by the training job (``training.publish``), read by the Lambda's model s
 registered model version lives under ``s3://<bucket>/models/<model_name>/<version>/``::
 
     model.onnx      the exported detector, input float32 [1, 3, H, W], output [1, 4 + nc, N]
+                    (H and W fixed to ``imgsz``, or dynamic: see ``ModelManifest.dynamic``)
     manifest.json   a serialised :class:`ModelManifest`
 
 The SSM alias parameter holds the ``version`` string that serves.
@@ -49,7 +50,13 @@ class ModelManifest(BaseModel):
         sha256: hex SHA-256 of ``model.onnx``; the store refuses a file that differs.
         size_bytes: size of ``model.onnx`` in bytes.
         class_names: class id -> class name.
-        imgsz: the ONNX input's (height, width) in pixels.
+        imgsz: the ONNX input's (height, width) in pixels; for a dynamic export the
+            largest input serving letterboxes to.
+        dynamic: the ONNX input's height and width are dynamic (exported with
+            ``dynamic=True``): serving pads each image only to the next multiple of
+            ``stride`` within ``imgsz`` (Ultralytics' minimum-padding letterbox) instead of
+            to ``imgsz``. ``False`` in manifests written before the field existed.
+        stride: the model's largest stride in pixels (Ultralytics' ``stride`` metadata).
         mlflow_run_id: the MLflow run that trained the model.
         metrics: evaluation metrics (e.g. ``mAP50``, ``mAP50-95``) on the held-out split.
         created_at: UTC time of publication.
@@ -61,6 +68,8 @@ class ModelManifest(BaseModel):
     size_bytes: int = Field(gt=0)
     class_names: dict[int, str]
     imgsz: tuple[int, int]
+    dynamic: bool = False
+    stride: int = Field(32, ge=1)
     mlflow_run_id: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

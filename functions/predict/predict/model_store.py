@@ -553,7 +553,18 @@ class ModelStore:
                 f"model version {manifest.version!r} cannot be loaded: {exc}"
             ) from exc
         check_signature(session, manifest)
-        return Detector(session, manifest.class_names, manifest.imgsz)
+        try:
+            return Detector(
+                session,
+                manifest.class_names,
+                manifest.imgsz,
+                dynamic=manifest.dynamic,
+                stride=manifest.stride,
+            )
+        except ValueError as exc:  # the manifest's dynamic/stride contradict the file
+            raise ModelLoadError(
+                f"model version {manifest.version!r} does not match its manifest: {exc}"
+            ) from exc
 
     def _downloader(self, manifest: ModelManifest) -> Callable[[Path], None]:
         bucket, key = self.settings.models_bucket, onnx_key(manifest.model_name, manifest.version)

@@ -15,15 +15,13 @@ Example:
     >>> boxes = scale_boxes(boxes, lb.image.shape[:2], image.shape[:2])
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 PAD_VALUE = 114
 """Grey value of letterbox padding (Ultralytics ``LetterBox.padding_value``)."""
-
-_COEF_BITS = 11
-_COEF_SCALE = 1 << _COEF_BITS
 
 
 @dataclass(frozen=True)
@@ -42,13 +40,17 @@ class Letterboxed:
     pad: tuple[int, int]
 
 
+_COEF_BITS = 11
+_COEF_SCALE = 1 << _COEF_BITS
+
+
 def _linear_coefficients(
     src: int, dst: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Source indices and fixed-point weights of OpenCV's ``INTER_LINEAR`` along one axis."""
     scale = 1.0 / (dst / src)
     pos = ((np.arange(dst) + 0.5) * scale - 0.5).astype(np.float32)  # half-pixel centres
-    i0 = np.floor(pos).astype(np.int64)
+    i0 = np.floor(pos).astype(np.intp)
     frac = pos - i0.astype(np.float32)
     before, after = i0 < 0, i0 >= src - 1
     frac[before | after] = 0.0
@@ -60,58 +62,155 @@ def _linear_coefficients(
     return i0, i1, w0, w1
 
 
-def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+@dataclass(frozen=True)
+class _ResizePlan:
+    """Index and weight tables of one ``(src_h, src_w, channels) -> (dst_h, dst_w)`` resize.
+
+    ``rows`` are the source rows the vertical pass reads (``None``: all of them, which is
+    the case unless shrinking by more than 2); ``top``/``bottom`` index into them. Columns
+    are flattened with the channels, so the horizontal pass gathers along one contiguous
+    axis. Each 11-bit column weight is split as ``16 * hi + lo`` (see :func:`resize_bilinear`).
+    """
+
+    rows: np.ndarray | None
+    top: np.ndarray
+    bottom: np.ndarray
+    w_top: np.ndarray
+    w_bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    hi_left: np.ndarray
+    lo_left: np.ndarray
+    hi_right: np.ndarray
+    lo_right: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_plan(src_h: int, src_w: int, channels: int, dst_h: int, dst_w: int) -> _ResizePlan:
+    y0, y1, wy0, wy1 = _linear_coefficients(src_h, dst_h)
+    x0, x1, wx0, wx1 = _linear_coefficients(src_w, dst_w)
+    rows, local = np.unique(np.concatenate([y0, y1]), return_inverse=True)
+    subset = rows.size < src_h
+    channel = np.arange(channels)
+    wx0, wx1 = (
+        np.repeat(wx0, channels).astype(np.uint16),
+        np.repeat(wx1, channels).astype(np.uint16),
+    )
+    tables = {
+        "rows": rows if subset else None,
+        "top": local[:dst_h] if subset else y0,
+        "bottom": local[dst_h:] if subset else y1,
+        "w_top": wy0[:, None],
+        "w_bottom": wy1[:, None],
+        "left": (x0[:, None] * channels + channel).ravel(),
+        "right": (x1[:, None] * channels + channel).ravel(),
+        "hi_left": wx0 >> 4,
+        "lo_left": wx0 & 15,
+        "hi_right": wx1 >> 4,
+        "lo_right": wx1 & 15,
+    }
+    for table in tables.values():
+        if table is not None:
+            table.setflags(write=False)  # shared by every call with these shapes
+    return _ResizePlan(**tables)
+
+
+def resize_bilinear(
+    image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
     """Resize like ``cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)``.
 
     Ultralytics letterboxes with OpenCV; Pillow's bilinear filter antialiases when shrinking
     and gives a visibly different model input. This reproduces OpenCV's 11-bit fixed-point
-    arithmetic: bit-exact when shrinking, at most 1 grey level off when enlarging.
+    arithmetic (``HResizeLinear``, then ``VResizeLinearVec_32s8u`` in ``imgproc/resize.cpp``):
+    bit-exact when shrinking, at most 1 grey level off when enlarging. The horizontal pass
+    runs only on the source rows the vertical pass reads, in 16-bit integers; index and
+    weight tables are cached per pair of shapes.
 
     Args:
         image: ``(H, W, C)`` uint8.
         size: target ``(height, width)``.
+        out: optional ``(height, width, C)`` uint8 array to write the result into (a view
+            is fine, e.g. the inside of a letterbox canvas).
 
     Returns:
-        ``(height, width, C)`` uint8.
+        ``(height, width, C)`` uint8: ``out`` when given.
     """
     h, w = size
-    y0, y1, wy0, wy1 = _linear_coefficients(image.shape[0], h)
-    x0, x1, wx0, wx1 = _linear_coefficients(image.shape[1], w)
-    src = image.astype(np.int32)
-    rows = src[:, x0] * wx0[None, :, None] + src[:, x1] * wx1[None, :, None]
-    # OpenCV's vertical pass (VResizeLinear for uchar) drops 4 + 16 bits and rounds with +2 >> 2.
-    out = (
-        ((wy0[:, None, None] * (rows[y0] >> 4)) >> 16)
-        + ((wy1[:, None, None] * (rows[y1] >> 4)) >> 16)
-        + 2
-    ) >> 2
-    return np.clip(out, 0, 255).astype(np.uint8)
+    src_h, src_w, channels = image.shape
+    plan = _resize_plan(src_h, src_w, channels, h, w)
+    src = np.ascontiguousarray(image).reshape(src_h, src_w * channels)
+    if plan.rows is not None:
+        src = src[plan.rows]
+    # Horizontal pass: OpenCV sums a * w0 + b * w1 in int32 and the vertical pass first drops
+    # 4 bits. With w = 16 * hi + lo that is a * hi0 + b * hi1 + (a * lo0 + b * lo1 >> 4),
+    # every term below 2^16 (hi0 + hi1 <= 128): uint16 halves the memory traffic.
+    left, right = np.take(src, plan.left, axis=1), np.take(src, plan.right, axis=1)
+    rows = np.multiply(left, plan.hi_left)
+    low = np.multiply(left, plan.lo_left)
+    term = np.multiply(right, plan.hi_right)
+    rows += term
+    low += np.multiply(right, plan.lo_right, out=term)
+    low >>= 4
+    rows += low
+    rows = rows.view(np.int16)  # < 2^15: the int16 rows OpenCV packs
+    # Vertical pass (mul_hi = >> 16 per row, then rounding +2 >> 2), in int32.
+    result = np.multiply(np.take(rows, plan.top, axis=0), plan.w_top)
+    result >>= 16
+    term = np.multiply(np.take(rows, plan.bottom, axis=0), plan.w_bottom)
+    term >>= 16
+    result += term
+    result += 2
+    # Rows are < 2^15 and the two weights sum to at most 2049: the result is <= 255, as
+    # OpenCV's saturating pack would make it, without clipping.
+    result >>= 2
+    result = result.reshape(h, w, channels)
+    if out is None:
+        return result.astype(np.uint8)
+    np.copyto(out, result, casting="unsafe")
+    return out
 
 
-def letterbox(image: np.ndarray, new_shape: tuple[int, int]) -> Letterboxed:
-    """Resize keeping the aspect ratio, then pad to ``new_shape`` with grey 114, centred.
+def letterbox(
+    image: np.ndarray, new_shape: tuple[int, int], auto: bool = False, stride: int = 32
+) -> Letterboxed:
+    """Resize keeping the aspect ratio, then pad with grey 114, centred.
 
-    Follows Ultralytics ``data.augment.LetterBox`` with ``auto=False, scaleup=True,
-    center=True`` (what ``predict`` uses for a fixed-size ONNX model): gain
+    Follows Ultralytics ``data.augment.LetterBox`` with ``scaleup=True, center=True``: gain
     ``r = min(new_h / h, new_w / w)``, resized sides ``round(w * r), round(h * r)`` (at
-    least 1), padding split as ``round(d / 2 - 0.1)`` before and ``round(d / 2 + 0.1)`` after.
+    least 1), padding split as ``round(d / 2 - 0.1)`` before and ``round(d / 2 + 0.1)``
+    after. With ``auto=False`` (a fixed-size ONNX model) the output is ``new_shape``; with
+    ``auto=True`` (PyTorch, or an ONNX export with dynamic height and width) each side is
+    padded only up to the next multiple of ``stride``: the minimum-padding letterbox, e.g.
+    a 4:3 photo at ``new_shape=(640, 640)`` becomes 640x480, not 640x640.
 
     Args:
         image: ``(H, W, 3)`` uint8 (channel order is kept).
-        new_shape: model input ``(height, width)`` in pixels.
+        new_shape: target ``(height, width)`` in pixels: the model input, or with ``auto``
+            the largest one.
+        auto: pad to a multiple of ``stride`` instead of to ``new_shape``.
+        stride: the model's largest stride in pixels (32 for YOLO11).
 
     Returns:
-        The padded ``(new_h, new_w, 3)`` uint8 image with its per-axis gain and padding.
+        The padded uint8 image with its per-axis gain and padding.
     """
     h, w = image.shape[:2]
     new_h, new_w = new_shape
     r = min(new_h / h, new_w / w)
     unpad_h, unpad_w = max(round(h * r), 1), max(round(w * r), 1)
-    resized = image if (unpad_h, unpad_w) == (h, w) else resize_bilinear(image, (unpad_h, unpad_w))
-    dh, dw = (new_h - unpad_h) / 2, (new_w - unpad_w) / 2
-    top, left = round(dh - 0.1), round(dw - 0.1)
-    out = np.full((new_h, new_w, image.shape[2]), PAD_VALUE, dtype=np.uint8)
-    out[top : top + unpad_h, left : left + unpad_w] = resized
+    dh, dw = new_h - unpad_h, new_w - unpad_w
+    if auto:
+        dh, dw = dh % stride, dw % stride
+    top, left = round(dh / 2 - 0.1), round(dw / 2 - 0.1)
+    out = np.empty((unpad_h + dh, unpad_w + dw, image.shape[2]), dtype=np.uint8)
+    bottom, right = top + unpad_h, left + unpad_w
+    for border in (out[:top], out[bottom:], out[top:bottom, :left], out[top:bottom, right:]):
+        border.fill(PAD_VALUE)  # only the padding: the inside is written once, below
+    inside = out[top:bottom, left:right]
+    if (unpad_h, unpad_w) == (h, w):
+        inside[...] = image
+    else:
+        resize_bilinear(image, (unpad_h, unpad_w), out=inside)
     return Letterboxed(image=out, gain=(unpad_h / h, unpad_w / w), pad=(top, left))
 
 
@@ -120,8 +219,10 @@ def to_input_tensor(image: np.ndarray) -> np.ndarray:
 
     Divides by 255 (not multiplies by 1/255) to round exactly as Ultralytics does.
     """
-    chw = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-    return chw.astype(np.float32) / np.float32(255.0)
+    out = np.empty((1, image.shape[2], *image.shape[:2]), dtype=np.float32)
+    # One pass: each uint8 is cast to float32, then divided in float32, as astype then /.
+    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=out[0], dtype=np.float32)
+    return out
 
 
 def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -195,8 +296,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         i = order[0]
         keep.append(i)
         rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
         inter = w * h
         iou = inter / (areas[i] + areas[rest] - inter)
         order = rest[iou <= iou_threshold]
@@ -239,12 +340,14 @@ def non_max_suppression(
         raise ValueError(f"conf_threshold must be in [0, 1], got {conf_threshold}")
     if not 0 <= iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
-    class_ids = scores.argmax(axis=1) if scores.shape[0] else np.empty(0, dtype=np.int64)
-    confidences = scores[np.arange(scores.shape[0]), class_ids]
+    # The best class of the few candidates above the threshold, not of every anchor.
+    confidences = scores.max(axis=1, initial=-np.inf)
     keep = confidences > conf_threshold
+    boxes, confidences = boxes[keep], confidences[keep]
+    class_ids = scores[keep].argmax(axis=1)
     if classes is not None:
-        keep &= np.isin(class_ids, np.asarray(classes))
-    boxes, confidences, class_ids = boxes[keep], confidences[keep], class_ids[keep]
+        wanted = np.isin(class_ids, np.asarray(classes))
+        boxes, confidences, class_ids = boxes[wanted], confidences[wanted], class_ids[wanted]
     if boxes.shape[0] > max_nms:
         best = np.argsort(-confidences, kind="stable")[:max_nms]
         boxes, confidences, class_ids = boxes[best], confidences[best], class_ids[best]

@@ -1,5 +1,6 @@
 """Fixtures for the predict function's tests: real ONNX exports, photos, moto S3 and SSM."""
 
+import functools
 import shutil
 import sys
 from collections.abc import Iterator
@@ -17,11 +18,13 @@ from tests.functions.predict.support import (
     ALIAS_PARAMETER,
     ASSETS,
     BUCKET,
+    CLASS_NAMES,
     MODEL_NAME,
     SQUARE_IMGSZ,
     WIDE_IMGSZ,
+    calibrated_yolo11n,
     encode,
-    export_test_model,
+    export_onnx,
 )
 
 
@@ -56,14 +59,37 @@ def ultralytics_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def onnx_models(
-    ultralytics_env: None, tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[int, int], Path]:
-    """``imgsz -> model.onnx`` for a square and a non-square export size."""
-    return {
-        imgsz: export_test_model(imgsz, tmp_path_factory.mktemp(f"onnx_{imgsz[0]}x{imgsz[1]}"))
-        for imgsz in (SQUARE_IMGSZ, WIDE_IMGSZ)
-    }
+def test_model(ultralytics_env: None, tmp_path_factory: pytest.TempPathFactory):
+    """``test_model(imgsz)``: a 3-class YOLO11n (``ultralytics.YOLO``, PyTorch) calibrated on
+    the photos at ``imgsz``, built once per size."""
+
+    @functools.cache
+    def model(imgsz: tuple[int, int]):
+        workdir = tmp_path_factory.mktemp(f"test_model_{imgsz[0]}x{imgsz[1]}")
+        return calibrated_yolo11n(CLASS_NAMES, workdir, imgsz)
+
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported_model(test_model, tmp_path_factory: pytest.TempPathFactory):
+    """``exported_model(imgsz, dynamic=False)``: ``test_model(imgsz)`` exported to ONNX at
+    ``imgsz``, fixed-size or with dynamic height and width; exported once per pair."""
+
+    @functools.cache
+    def export(imgsz: tuple[int, int], dynamic: bool = False) -> Path:
+        name = f"model_{imgsz[0]}x{imgsz[1]}{'_dynamic' if dynamic else ''}.onnx"
+        return export_onnx(
+            test_model(imgsz), imgsz, tmp_path_factory.mktemp("onnx") / name, dynamic
+        )
+
+    return export
+
+
+@pytest.fixture(scope="session")
+def onnx_models(exported_model) -> dict[tuple[int, int], Path]:
+    """``imgsz -> model.onnx`` for a square and a non-square fixed-size export."""
+    return {imgsz: exported_model(imgsz) for imgsz in (SQUARE_IMGSZ, WIDE_IMGSZ)}
 
 
 @pytest.fixture(scope="session")

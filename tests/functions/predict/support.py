@@ -2,9 +2,10 @@
 
 The ONNX models are YOLO11n built from ``yolo11n.yaml`` (no pretrained weights can be
 downloaded here). An untrained YOLO11n answers the same constant score everywhere, which
-would make a parity test meaningless, so :func:`export_test_model` first recalibrates the
-BatchNorm statistics on the two test photos, then rescales the class logits so that about
-0.5 % of anchors per class score above 0.5: detections then depend on the image content.
+would make a parity test meaningless, so :func:`calibrated_yolo11n` first recalibrates the
+BatchNorm statistics on the two test photos, then rescales the class logits so that a small
+share of anchors per class scores above 0.5: detections then depend on the image content.
+The serving benchmark (``benchmarks/serving_latency.py``) builds its model the same way.
 """
 
 import base64
@@ -16,6 +17,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
@@ -28,6 +30,7 @@ CLASS_NAMES = {0: "circle", 1: "square", 2: "triangle"}
 SQUARE_IMGSZ = (320, 320)
 WIDE_IMGSZ = (256, 384)
 """Non-square export size, (height, width)."""
+LARGE_IMGSZ = (640, 640)
 MODEL_NAME = "detector-test"
 BUCKET = "models-test"
 ALIAS_PARAMETER = "/detector/test/model-alias"
@@ -35,8 +38,24 @@ CANDIDATE_PARAMETER = "/detector/test/model-candidate"
 ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
 
 
-def export_test_model(imgsz: tuple[int, int], workdir: Path) -> Path:
-    """Build, calibrate and export a 3-class YOLO11n to ONNX (opset 17) at ``imgsz``."""
+def calibrated_yolo11n(
+    class_names: dict[int, str],
+    workdir: Path,
+    imgsz: tuple[int, int],
+    auto: bool = False,
+    quantile: float = 0.995,
+    logit_scale: float = 1.0,
+    logit_shift: float = 0.0,
+) -> Any:
+    """An untrained YOLO11n (``ultralytics.YOLO``, seeded) made to answer image-dependently.
+
+    BatchNorm statistics are those of bus.jpg and zidane.jpg letterboxed to ``imgsz`` (with
+    ``auto``, padded only to the stride, as a dynamic export sees them); then
+    per class ``logit' = logit_scale * (logit - q) / std - logit_shift``, with ``q`` the
+    ``quantile`` of that class's logits on the photos: about ``1 - quantile`` of anchors
+    score above 0.5 before the shift. An untrained network is far from scale-invariant, so
+    the detections are only of a sensible number near ``imgsz``.
+    """
     import cv2
     import torch
     import yaml
@@ -46,25 +65,31 @@ def export_test_model(imgsz: tuple[int, int], workdir: Path) -> Path:
     from ultralytics.nn.tasks import yaml_model_load
 
     cfg = yaml_model_load("yolo11n.yaml")  # from the wheel, with scale "n" guessed from the name
-    cfg["nc"] = len(CLASS_NAMES)
+    cfg["nc"] = len(class_names)
+    workdir.mkdir(parents=True, exist_ok=True)
     model_yaml = workdir / "yolo11n.yaml"
     model_yaml.write_text(yaml.safe_dump(cfg))
 
     torch.manual_seed(0)
     yolo = YOLO(str(model_yaml), task="detect")
-    yolo.model.names = dict(CLASS_NAMES)
+    yolo.model.names = dict(class_names)
     net = yolo.model
     photos = [cv2.imread(str(ASSETS / name)) for name in ("bus.jpg", "zidane.jpg")]
-    batch = np.stack([LetterBox(imgsz)(image=p)[..., ::-1] for p in photos])
-    x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).float() / 255
+    boxed = [LetterBox(imgsz, auto=auto)(image=p)[..., ::-1] for p in photos]
+    same_shape = len({b.shape for b in boxed}) == 1
+    batches = [
+        torch.from_numpy(np.stack(group).transpose(0, 3, 1, 2).copy()).float() / 255
+        for group in ([boxed] if same_shape else [[b] for b in boxed])
+    ]
 
     for module in net.modules():  # BatchNorm statistics of real activations, not the init ones
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()
-            module.momentum = None
+            module.momentum = None  # a cumulative average when there is more than one batch
     net.train()
     with torch.no_grad():
-        net(x)
+        for x in batches:
+            net(x)
     net.eval()
 
     head = next(m for m in net.modules() if isinstance(m, Detect))
@@ -74,23 +99,35 @@ def export_test_model(imgsz: tuple[int, int], workdir: Path) -> Path:
         for branch in head.cv3
     ]
     with torch.no_grad():
-        net(x)
+        for x in batches:
+            net(x)
     for hook in hooks:
         hook.remove()
     flat = torch.cat([t.permute(1, 0, 2, 3).reshape(head.nc, -1) for t in logits], dim=1)
-    threshold, slope = torch.quantile(flat, 0.995, dim=1), 1.0 / flat.std(dim=1)
+    threshold = torch.quantile(flat, quantile, dim=1)
+    slope = logit_scale / flat.std(dim=1)
     with torch.no_grad():
-        for branch in head.cv3:  # logit' = (logit - q99.5) / std, per class
+        for branch in head.cv3:
             conv = branch[-1]
             conv.weight.mul_(slope[:, None, None, None])
-            conv.bias.copy_(slope * (conv.bias - threshold))
+            conv.bias.copy_(slope * (conv.bias - threshold) - logit_shift)
+    return yolo
+
+
+def export_onnx(yolo: Any, imgsz: tuple[int, int], target: Path, dynamic: bool = False) -> Path:
+    """Export ``yolo`` to ONNX (opset 17, simplified) at ``imgsz``; with ``dynamic`` the
+    input height and width (and batch) are dynamic, ``imgsz`` is the traced size."""
+    import torch
 
     with pytest.MonkeyPatch.context() as env, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch's legacy ONNX exporter
-        env.chdir(workdir)  # the exporter writes next to the current directory
-        exported = Path(yolo.export(format="onnx", opset=17, imgsz=imgsz, simplify=True))
-        exported = exported.resolve()
-    target = workdir / f"model_{imgsz[0]}x{imgsz[1]}.onnx"
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # Detect's shape check
+        target.parent.mkdir(parents=True, exist_ok=True)
+        env.chdir(target.parent)  # the exporter writes next to the current directory
+        exported = yolo.export(
+            format="onnx", opset=17, imgsz=list(imgsz), simplify=True, dynamic=dynamic, batch=1
+        )
+        exported = Path(exported).resolve()
     shutil.move(exported, target)
     return target
 
@@ -108,6 +145,7 @@ def publish(
     imgsz: tuple[int, int],
     sha256: str | None = None,
     upload_onnx: bool = True,
+    dynamic: bool = False,
 ) -> ModelManifest:
     """Publish a model version to the moto bucket as the training job does."""
     manifest = ModelManifest(
@@ -117,6 +155,7 @@ def publish(
         size_bytes=onnx_path.stat().st_size,
         class_names=CLASS_NAMES,
         imgsz=imgsz,
+        dynamic=dynamic,
         mlflow_run_id=f"run-{version}",
         metrics={"mAP50": 0.5, "mAP50-95": 0.3},
     )

@@ -1,11 +1,17 @@
-"""predict.detector answers like Ultralytics' own ONNX predict, on non-square photos and sizes.
+"""predict.detector answers like Ultralytics' own predictions, on non-square photos and sizes.
 
-Both sides get the same RGB pixels (decoded once with Pillow; Ultralytics takes them as
-BGR) and the same ONNX file; Ultralytics letterboxes with OpenCV and post-processes with
-torch. The mutation tests prove the comparison catches a letterbox or scaling error in
-either axis.
+References: Ultralytics' ONNX predict on the same ONNX file, and Ultralytics' PyTorch
+predict on the model the file was exported from. Both sides get the same RGB pixels
+(decoded once with Pillow; Ultralytics takes them as BGR); Ultralytics letterboxes with
+OpenCV and post-processes with torch. Fixed-size exports (square 320 and 640, 256x384)
+letterbox to the export size, so PyTorch runs with ``rect=False``; a dynamic export (any
+size, here at 320, 640 and 256x384) gets the minimum-padding letterbox, as PyTorch's default
+``rect=True``. The mutation tests prove the comparison catches a letterbox or scaling error
+in either axis.
 """
 
+import copy
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +22,29 @@ import predict.detector
 from predict import processing
 from predict.detector import Detection, Detector, create_session
 from predict.images import decode_image
-from tests.functions.predict.support import CLASS_NAMES, SQUARE_IMGSZ, WIDE_IMGSZ
+from tests.functions.predict.support import CLASS_NAMES, LARGE_IMGSZ, SQUARE_IMGSZ, WIDE_IMGSZ
 
 CONF = 0.25
-"""The calibrated test models give 20-60 detections per photo above this."""
+"""The calibrated test models give 10-60 detections per photo above this."""
 IOU = 0.7
 BOX_TOLERANCE_PX = 1.0
 """Max per-coordinate difference of matched boxes, in original-image pixels."""
 CONF_TOLERANCE = 0.01
 MIN_DETECTIONS = 10
-
-CASES = [
-    (photo, imgsz) for photo in ("bus.jpg", "zidane.jpg") for imgsz in (SQUARE_IMGSZ, WIDE_IMGSZ)
+PHOTOS = ("bus.jpg", "zidane.jpg")
+"""Portrait 810x1080 and landscape 1280x720."""
+EXPORTS = [
+    (kind, imgsz)
+    for kind in ("fixed", "dynamic")
+    for imgsz in (SQUARE_IMGSZ, WIDE_IMGSZ, LARGE_IMGSZ)
 ]
+"""(export, imgsz): the test model calibrated at imgsz, exported at imgsz fixed-size or with
+dynamic height and width (then served at imgsz with the minimum-padding letterbox)."""
+REFERENCES = ("onnx", "pytorch")
+
+
+def _export_id(kind: str, imgsz: tuple[int, int]) -> str:
+    return f"{kind}-{imgsz[0]}x{imgsz[1]}"
 
 
 @pytest.fixture(scope="module")
@@ -37,32 +53,51 @@ def photos(bus_jpeg: bytes, zidane_jpeg: bytes) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def ultralytics_detections(
-    onnx_models: dict[tuple[int, int], Path], photos: dict[str, np.ndarray]
-) -> dict[tuple[str, tuple[int, int]], list[tuple[int, float, np.ndarray]]]:
-    """(photo, imgsz) -> Ultralytics' (class_id, confidence, xyxy) for the same ONNX file."""
+def model_path(exported_model):
+    def path(kind: str, imgsz: tuple[int, int]) -> Path:
+        return exported_model(imgsz, dynamic=kind == "dynamic")
+
+    return path
+
+
+def _ultralytics_detections(results) -> list[tuple[int, float, np.ndarray]]:
+    (result,) = results
+    boxes = result.boxes
+    return [
+        (int(c), float(s), b)
+        for b, s, c in zip(boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy(), strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def reference(test_model, model_path, photos):
+    """``(source, kind, imgsz, photo) -> [(class_id, confidence, xyxy)]``: Ultralytics'
+    detections with ``source`` "onnx" (the ONNX file) or "pytorch" (the PyTorch model it
+    was exported from)."""
     from ultralytics import YOLO
 
-    out = {}
-    for imgsz, path in onnx_models.items():
-        model = YOLO(str(path), task="detect")
-        for name, rgb in photos.items():
-            (result,) = model.predict(
-                np.ascontiguousarray(rgb[..., ::-1]),
-                imgsz=list(imgsz),
-                conf=CONF,
-                iou=IOU,
-                max_det=300,
-                verbose=False,
-            )
-            boxes = result.boxes
-            out[name, imgsz] = [
-                (int(c), float(s), b)
-                for b, s, c in zip(
-                    boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy(), strict=True
-                )
-            ]
-    return out
+    @functools.cache
+    def model(source: str, kind: str, imgsz: tuple[int, int]):
+        if source == "onnx":
+            return YOLO(str(model_path(kind, imgsz)), task="detect")
+        return copy.deepcopy(test_model(imgsz))  # predict fuses Conv and BatchNorm in place
+
+    @functools.cache
+    def detections(source: str, kind: str, imgsz: tuple[int, int], photo: str):
+        options = {"rect": kind == "dynamic"} if source == "pytorch" else {}
+        results = model(source, kind, imgsz).predict(
+            np.ascontiguousarray(photos[photo][..., ::-1]),
+            imgsz=list(imgsz),
+            conf=CONF,
+            iou=IOU,
+            max_det=300,
+            device="cpu",
+            verbose=False,
+            **options,
+        )
+        return _ultralytics_detections(results)
+
+    return detections
 
 
 def assert_same_detections(
@@ -86,21 +121,24 @@ def assert_same_detections(
     return worst_box, worst_conf
 
 
-@pytest.mark.parametrize(("photo", "imgsz"), CASES)
-def test_parity_with_ultralytics_onnx_predict(
-    onnx_models, photos, ultralytics_detections, photo: str, imgsz: tuple[int, int]
+@pytest.mark.parametrize("source", REFERENCES)
+@pytest.mark.parametrize("photo", PHOTOS)
+@pytest.mark.parametrize(("kind", "imgsz"), EXPORTS, ids=[_export_id(*e) for e in EXPORTS])
+def test_parity_with_ultralytics_predict(
+    model_path, photos, reference, source: str, photo: str, kind: str, imgsz: tuple[int, int]
 ) -> None:
-    reference = ultralytics_detections[photo, imgsz]
-    assert len(reference) >= MIN_DETECTIONS, "the test model must find objects"
-    assert len({c for c, _, _ in reference}) >= 2, "the test model must find several classes"
+    expected = reference(source, kind, imgsz, photo)
+    assert len(expected) >= MIN_DETECTIONS, "the test model must find objects"
+    assert len({c for c, _, _ in expected}) >= 2, "the test model must find several classes"
 
-    detector = Detector(onnx_models[imgsz], CLASS_NAMES, imgsz)
+    detector = Detector(model_path(kind, imgsz), CLASS_NAMES, imgsz)
+    assert detector.dynamic == (kind == "dynamic")
     ours = detector.predict(photos[photo], conf=CONF, iou=IOU, max_det=300)
 
-    worst_box, worst_conf = assert_same_detections(ours, reference)
+    worst_box, worst_conf = assert_same_detections(ours, expected)
     print(
-        f"{photo} {imgsz}: {len(ours)} detections, max |box| {worst_box:.2e} px, "
-        f"max |conf| {worst_conf:.2e}"
+        f"{photo} {kind} {imgsz} vs {source}: {len(ours)} detections, max |box| "
+        f"{worst_box:.2e} px, max |conf| {worst_conf:.2e}"
     )
     h, w = photos[photo].shape[:2]
     for d in ours:
@@ -108,14 +146,32 @@ def test_parity_with_ultralytics_onnx_predict(
         assert 0 <= d.box[0] <= d.box[2] <= w and 0 <= d.box[1] <= d.box[3] <= h
 
 
-def _letterbox_pad_left_only(image, new_shape):
-    out = processing.letterbox(image, new_shape)
+@pytest.mark.parametrize(
+    ("photo", "imgsz", "input_shape"),
+    [
+        ("bus.jpg", LARGE_IMGSZ, (640, 480)),  # 4:3 portrait: no padding at all
+        ("zidane.jpg", LARGE_IMGSZ, (384, 640)),  # 360 rows padded to 384
+        ("bus.jpg", SQUARE_IMGSZ, (320, 256)),  # 240 columns padded to 256
+        ("zidane.jpg", WIDE_IMGSZ, (224, 384)),  # 216 rows padded to 224
+    ],
+)
+def test_dynamic_export_runs_at_the_stride_multiple(
+    exported_model, photos, photo: str, imgsz, input_shape
+) -> None:
+    """One dynamic export serves any size (here the one traced at 320x320)."""
+    detector = Detector(exported_model(SQUARE_IMGSZ, dynamic=True), CLASS_NAMES, imgsz)
+    assert (detector.dynamic, detector.stride) == (True, 32)
+    assert detector.letterbox(photos[photo]).image.shape == (*input_shape, 3)
+
+
+def _letterbox_pad_left_only(image, new_shape, **options):
+    out = processing.letterbox(image, new_shape, **options)
     top, left = out.pad
     return processing.Letterboxed(np.roll(out.image, -left, axis=1), out.gain, (top, 0))
 
 
-def _letterbox_pad_top_only(image, new_shape):
-    out = processing.letterbox(image, new_shape)
+def _letterbox_pad_top_only(image, new_shape, **options):
+    out = processing.letterbox(image, new_shape, **options)
     top, left = out.pad
     return processing.Letterboxed(np.roll(out.image, -top, axis=0), out.gain, (0, left))
 
@@ -144,37 +200,80 @@ def _scale_boxes_gain_from_wrong_side(boxes, input_shape, image_shape):
     return out
 
 
+def _scale_boxes_from_imgsz(imgsz: tuple[int, int]):
+    def scale(boxes, _input_shape, image_shape):  # the bug: the full size, not the padded one
+        return processing.scale_boxes(boxes, imgsz, image_shape)
+
+    return scale
+
+
 MUTATIONS = {
-    # name: (attribute of predict.detector to replace, replacement, photo whose padding it breaks)
-    "letterbox not centred in x": ("letterbox", _letterbox_pad_left_only, "bus.jpg"),
-    "letterbox not centred in y": ("letterbox", _letterbox_pad_top_only, "zidane.jpg"),
-    "scale_boxes ignores x padding": ("scale_boxes", _scale_boxes_ignoring(0), "bus.jpg"),
-    "scale_boxes ignores y padding": ("scale_boxes", _scale_boxes_ignoring(1), "zidane.jpg"),
-    "gain from the wrong side (x)": ("scale_boxes", _scale_boxes_gain_from_wrong_side, "bus.jpg"),
+    # name: (attribute of predict.detector to replace, replacement, the photo padded in that axis)
+    "letterbox not centred in x": ("letterbox", lambda _: _letterbox_pad_left_only, "bus.jpg"),
+    "letterbox not centred in y": ("letterbox", lambda _: _letterbox_pad_top_only, "zidane.jpg"),
+    "scale_boxes ignores x padding": ("scale_boxes", lambda _: _scale_boxes_ignoring(0), "bus.jpg"),
+    "scale_boxes ignores y padding": (
+        "scale_boxes",
+        lambda _: _scale_boxes_ignoring(1),
+        "zidane.jpg",
+    ),
+    "gain from the wrong side (x)": (
+        "scale_boxes",
+        lambda _: _scale_boxes_gain_from_wrong_side,
+        "bus.jpg",
+    ),
     "gain from the wrong side (y)": (
         "scale_boxes",
-        _scale_boxes_gain_from_wrong_side,
+        lambda _: _scale_boxes_gain_from_wrong_side,
+        "zidane.jpg",
+    ),
+    "scale_boxes from imgsz, not the input (x)": (
+        "scale_boxes",
+        _scale_boxes_from_imgsz,
+        "bus.jpg",
+    ),
+    "scale_boxes from imgsz, not the input (y)": (
+        "scale_boxes",
+        _scale_boxes_from_imgsz,
         "zidane.jpg",
     ),
 }
+MUTATION_EXPORTS = {
+    "bus.jpg": [("fixed", SQUARE_IMGSZ), ("fixed", WIDE_IMGSZ), ("dynamic", SQUARE_IMGSZ)],
+    "zidane.jpg": [("fixed", SQUARE_IMGSZ), ("fixed", WIDE_IMGSZ), ("dynamic", LARGE_IMGSZ)],
+}
+"""Where the photo is padded in the axis its mutations break, by enough to show: bus.jpg
+is not padded at all at dynamic 640, and at dynamic 320 zidane.jpg's boxes all span its
+full height, so that a shift in y is clipped away."""
+MUTATION_CASES = [
+    (mutation, kind, imgsz)
+    for mutation, (_, _, photo) in MUTATIONS.items()
+    for kind, imgsz in MUTATION_EXPORTS[photo]
+    if kind == "dynamic" or "from imgsz" not in mutation  # a fixed input *is* imgsz
+]
 
 
-@pytest.mark.parametrize("imgsz", [SQUARE_IMGSZ, WIDE_IMGSZ])
-@pytest.mark.parametrize("mutation", list(MUTATIONS))
+@pytest.mark.parametrize(
+    ("mutation", "kind", "imgsz"),
+    MUTATION_CASES,
+    ids=[f"{m}-{_export_id(k, i)}" for m, k, i in MUTATION_CASES],
+)
 def test_parity_check_catches_geometry_bugs(
-    onnx_models,
+    model_path,
     photos,
-    ultralytics_detections,
+    reference,
     monkeypatch: pytest.MonkeyPatch,
     mutation: str,
+    kind: str,
     imgsz: tuple[int, int],
 ) -> None:
-    attribute, replacement, photo = MUTATIONS[mutation]
-    monkeypatch.setattr(predict.detector, attribute, replacement)
-    detector = Detector(onnx_models[imgsz], CLASS_NAMES, imgsz)
+    attribute, make_replacement, photo = MUTATIONS[mutation]
+    monkeypatch.setattr(predict.detector, attribute, make_replacement(imgsz))
+    detector = Detector(model_path(kind, imgsz), CLASS_NAMES, imgsz)
     ours = detector.predict(photos[photo], conf=CONF, iou=IOU)
-    with pytest.raises(AssertionError):
-        assert_same_detections(ours, ultralytics_detections[photo, imgsz])
+    for source in REFERENCES:
+        with pytest.raises(AssertionError):
+            assert_same_detections(ours, reference(source, kind, imgsz, photo))
 
 
 def test_detector_accepts_a_session_and_filters_classes(onnx_models, photos) -> None:
@@ -234,8 +333,26 @@ def test_detector_rejects_mismatched_imgsz_and_bad_images(onnx_models) -> None:
             detector.predict(bad)
 
 
+def test_detector_checks_dynamic_and_stride_against_the_onnx_file(
+    onnx_models, exported_model, photos
+) -> None:
+    dynamic_onnx_model = exported_model(SQUARE_IMGSZ, dynamic=True)
+    with pytest.raises(ValueError, match="dynamic"):
+        Detector(onnx_models[SQUARE_IMGSZ], CLASS_NAMES, SQUARE_IMGSZ, dynamic=True)
+    with pytest.raises(ValueError, match="stride"):
+        Detector(onnx_models[SQUARE_IMGSZ], CLASS_NAMES, SQUARE_IMGSZ, stride=16)
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        Detector(dynamic_onnx_model, CLASS_NAMES, (330, 320))
+    # A dynamic export may still be served with the full letterbox (an old manifest).
+    full = Detector(dynamic_onnx_model, CLASS_NAMES, SQUARE_IMGSZ, dynamic=False, stride=32)
+    assert full.letterbox(photos["bus.jpg"]).image.shape == (*SQUARE_IMGSZ, 3)
+    assert full.predict(photos["bus.jpg"], conf=CONF)
+
+
 def test_create_session_sets_threads(onnx_models) -> None:
     session = create_session(onnx_models[SQUARE_IMGSZ], intra_op_threads=2)
     assert isinstance(session, ort.InferenceSession)
-    assert session.get_session_options().intra_op_num_threads == 2
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 2
+    assert (options.enable_cpu_mem_arena, options.enable_mem_pattern) == (True, False)
     assert session.get_providers() == ["CPUExecutionProvider"]

@@ -46,6 +46,50 @@ def test_letterbox_matches_ultralytics(
         assert (diff > 0).mean() < 0.01
 
 
+@pytest.mark.parametrize("target", [*TARGETS, (640, 640)])
+@pytest.mark.parametrize("shape", IMAGE_SHAPES)
+def test_minimum_padding_letterbox_matches_ultralytics(
+    ultralytics_env: None, shape: tuple[int, int], target: tuple[int, int]
+) -> None:
+    from ultralytics.data.augment import LetterBox
+
+    image = _random_image(shape, seed=3)
+    ours = letterbox(image, target, auto=True, stride=32)
+    theirs = LetterBox(target, auto=True, stride=32)(image=image)
+    assert ours.image.shape == theirs.shape
+    assert ours.image.shape[0] % 32 == 0 and ours.image.shape[1] % 32 == 0
+    if min(target[0] / shape[0], target[1] / shape[1]) <= 1:
+        np.testing.assert_array_equal(ours.image, theirs)
+    else:
+        assert np.abs(ours.image.astype(int) - theirs).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "target", "input_shape", "pad"),
+    [
+        ((1080, 810), (640, 640), (640, 480), (0, 0)),  # 4:3 fits the stride: no padding
+        ((720, 1280), (640, 640), (384, 640), (12, 0)),  # 360 rows -> 384
+        ((1080, 810), (320, 320), (320, 256), (0, 8)),  # 240 columns -> 256
+        ((720, 1280), (256, 384), (224, 384), (4, 0)),  # 216 rows -> 224
+    ],
+)
+def test_minimum_padding_letterbox_pads_to_the_stride(
+    shape: tuple[int, int],
+    target: tuple[int, int],
+    input_shape: tuple[int, int],
+    pad: tuple[int, int],
+) -> None:
+    out = letterbox(np.full((*shape, 3), 7, np.uint8), target, auto=True)
+    assert out.image.shape == (*input_shape, 3)
+    assert out.pad == pad
+    (top, left), (gain_y, gain_x) = pad, out.gain
+    h, w = round(shape[0] * gain_y), round(shape[1] * gain_x)
+    assert (out.image[top : top + h, left : left + w] == 7).all()
+    assert (out.image == PAD_VALUE).sum() == 3 * (input_shape[0] * input_shape[1] - h * w)
+    content = np.array([[left, top, left + w, top + h]], np.float32)
+    np.testing.assert_allclose(scale_boxes(content, input_shape, shape), [[0, 0, *shape[::-1]]])
+
+
 @pytest.mark.parametrize(
     ("shape", "target", "resized", "pad"),
     [
@@ -79,6 +123,38 @@ def test_resize_bilinear_is_opencv_inter_linear_when_shrinking(bus_jpeg: bytes, 
     image = decode_image(bus_jpeg)
     expected = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
     np.testing.assert_array_equal(resize_bilinear(image, size), expected)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        ((2000, 1500), (320, 240)),
+        ((4032, 3024), (640, 480)),
+        ((999, 5), (3, 2)),
+        ((5, 999), (5, 7)),
+    ],
+)
+def test_resize_bilinear_is_opencv_inter_linear_on_noise(shape, size) -> None:
+    """Noise has no smooth areas to hide an off-by-one; > 2x shrinks read only some rows."""
+    import cv2
+
+    image = _random_image(shape, seed=4)
+    expected = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(resize_bilinear(image, size), expected)
+
+
+def test_resize_bilinear_saturates_at_255_and_writes_into_out(bus_jpeg: bytes) -> None:
+    import cv2
+
+    white = np.full((500, 300, 3), 255, np.uint8)
+    assert (resize_bilinear(white, (311, 187)) == 255).all()
+    image = decode_image(bus_jpeg)
+    canvas = np.zeros((400, 400, 3), np.uint8)
+    returned = resize_bilinear(image, (320, 240), out=canvas[40:360, 80:320])
+    assert returned.base is canvas
+    expected = cv2.resize(image, (240, 320), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(canvas[40:360, 80:320], expected)
+    assert not canvas[:40].any() and not canvas[:, :80].any()
 
 
 def test_resize_bilinear_is_within_one_level_of_opencv_when_enlarging() -> None:
