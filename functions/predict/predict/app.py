@@ -352,7 +352,11 @@ def create_app(
 
     @app.get("/health", response_model=HealthResponse)
     def health(store: StoreDep) -> HealthResponse:
-        """Liveness and what the model store last saw; loads nothing, calls no AWS API."""
+        """Liveness and whether what the aliases name serves. Never loads a model in the
+        request: a cold environment reports what it has (nothing); a warm one re-reads the
+        aliases (cached for the TTL), so a problem that a rollback fixed is gone."""
+        if store.loaded is not None:
+            store.refresh()
         serving, problem = store.serving, store.problem
         return HealthResponse(
             status="degraded" if problem else "ok",

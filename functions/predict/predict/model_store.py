@@ -228,6 +228,8 @@ class ModelStore:
         self._state = threading.Lock()  # guards the fields above; held for microseconds
         self._loading = threading.Lock()  # one load at a time (cold request or loader)
         self._loader: threading.Thread | None = None
+        self._boto: boto3.session.Session | None = None
+        self._clients = threading.Lock()  # a boto3 session must not make clients concurrently
 
     # ---- what serves (no AWS call) --------------------------------------------------------
 
@@ -271,6 +273,16 @@ class ModelStore:
         if serving.candidate is not None and serving.route and serving.route.takes(self._draw()):
             return Selection(serving.candidate, CANDIDATE)
         return Selection(serving.champion, CHAMPION)
+
+    def refresh(self) -> Serving:
+        """Re-read the parameters (cached for the TTL) without choosing a model: what serves
+        afterwards. Starts a background load when they name a version not loaded, and clears
+        a problem the parameters no longer cause (e.g. after a rollback).
+
+        Raises:
+            ModelUnavailableError: as :meth:`current`, only while nothing is loaded.
+        """
+        return self._refresh()
 
     def wait_for_loads(self, timeout: float | None = None) -> bool:
         """Block until the background loader (if one runs) is done; False on timeout."""
@@ -514,7 +526,12 @@ class ModelStore:
         return self._s3
 
     def _client(self, service: str) -> Any:
-        return boto3.session.Session().client(service, endpoint_url=self.settings.aws_endpoint_url)
+        """A client of one boto3 session shared by both services: a second session would
+        load botocore's data again (about 90 ms of the cold start)."""
+        with self._clients:
+            if self._boto is None:
+                self._boto = boto3.session.Session()
+            return self._boto.client(service, endpoint_url=self.settings.aws_endpoint_url)
 
     # ---- one version: S3 -> /tmp -> checked session ---------------------------------------
 
