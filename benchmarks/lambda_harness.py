@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "benchmarks" / "results"
 WORK_DIR = REPO / ".state" / "benchmarks" / "serving"
 IMGSZ = (640, 640)
 CONF = 0.25
@@ -296,13 +295,3 @@ def versions() -> dict[str, str]:
         "ultralytics": ultralytics.__version__,
         "numpy": numpy.__version__,
     }
-
-
-def write_results(name: str, report: dict, markdown: str) -> Path:
-    """Write ``benchmarks/results/<name>-<UTC time>.json`` and ``.md``; the JSON path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}-{report['date'].replace(':', '').replace('+0000', 'Z')}"
-    json_path = RESULTS_DIR / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    json_path.with_suffix(".md").write_text(markdown)
-    return json_path

@@ -1,8 +1,12 @@
-"""What a benchmark ran on: written next to every result in benchmarks/results/."""
+"""What a benchmark ran on, and where its results go: ``benchmarks/results/``, the machine
+written next to every result."""
 
+import json
 import os
 import platform
 from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def machine_info() -> dict[str, object]:
@@ -43,3 +47,13 @@ def machine_line(info: dict[str, object], *extras: str) -> str:
         *extras,
     ]
     return "Machine: " + ", ".join(parts) + "."
+
+
+def write_results(name: str, report: dict, markdown: str, output_dir: Path = RESULTS_DIR) -> Path:
+    """Write ``<output_dir>/<name>-<report's UTC date>.json`` and ``.md``; the JSON path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{report['date'].replace(':', '').replace('+0000', 'Z')}"
+    json_path = output_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    json_path.with_suffix(".md").write_text(markdown)
+    return json_path

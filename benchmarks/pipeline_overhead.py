@@ -16,7 +16,6 @@ Writes ``benchmarks/results/pipeline_overhead-<UTC time>.json`` and ``.md``.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,13 +27,12 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.machine import machine_info, machine_line
+from benchmarks.machine import RESULTS_DIR, machine_info, machine_line, write_results
 from training.config import TrainConfig, load_config
 from training.datasets import ensure_dataset
 from training.settings import REPO_ROOT, TrainingSettings
 from training.ultralytics_env import import_ultralytics
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GOAL_RATIO = 1.25
 PIPELINE_OVERRIDES = ["tune.enabled=false", "promote=false"]
 """Tuning is timed per trial, not as overhead; nothing is promoted."""
@@ -231,11 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_args(argv)
     report = run(args)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"pipeline_overhead-{report['date'].replace(':', '').replace('+0000', 'Z')}"
-    json_path = args.output_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    json_path.with_suffix(".md").write_text(markdown(report))
+    json_path = write_results("pipeline_overhead", report, markdown(report), args.output_dir)
     print(f"ratio {report['ratio']:.2f} (goal <= {GOAL_RATIO}); wrote {json_path} and .md")
     return 0
 

@@ -17,7 +17,6 @@ median/p90/max, and the machine it ran on).
 """
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -29,14 +28,13 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.machine import machine_info, machine_line
+from benchmarks.machine import RESULTS_DIR, machine_info, machine_line, write_results
 from release.alias import NO_MODEL, ModelAlias
 from release.api import PredictApi
 from release.errors import ReleaseError
 from release.settings import DeploymentSettings
 from release.stack import StackNotDeployed, api_base_url
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TTL_PARAMETER = "AliasCacheTtlSeconds"
 
 
@@ -242,12 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except (NotEnoughVersions, StackNotDeployed, ReleaseError) as error:
         print(f"rollback_latency: {error}", file=sys.stderr)
         return 2
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"rollback_latency-{report['date'].replace(':', '').replace('+0000', 'Z')}"
-    json_path = args.output_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    md_path = json_path.with_suffix(".md")
-    md_path.write_text(markdown(report))
+    json_path = write_results("rollback_latency", report, markdown(report), args.output_dir)
     summary = report["summary"]
     print(
         f"median {summary['median_s']} s, p90 {summary['p90_s']} s, max {summary['max_s']} s"

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import lambda_harness as harness
-from benchmarks.machine import machine_info, machine_line
+from benchmarks.machine import machine_info, machine_line, write_results
 
 TARGETS = {
     "lambda_over_ultralytics": 0.6,
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.cold_starts < 1 or args.threads < 1:
         parser.error("--runs, --cold-starts and --threads must be at least 1")
     result = measure(args)
-    path = harness.write_results("serving_latency", result, markdown(result))
+    path = write_results("serving_latency", result, markdown(result))
     s, t = result["summary"], result["targets"]
     print(
         f"median (a fixed) {s['ultralytics_predict']['fixed']['median_ms']} ms, (b) "

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import lambda_harness as harness
-from benchmarks.machine import machine_info, machine_line
+from benchmarks.machine import machine_info, machine_line, write_results
 
 TARGET_PEAK_RSS_MB = 250.0
 EXPORT = "dynamic"
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests < 10 or args.every < 1:
         parser.error("--requests must be at least 10 and --every at least 1")
     report = measure(args)
-    path = harness.write_results("serving_memory", report, markdown(report))
+    path = write_results("serving_memory", report, markdown(report))
     print(f"targets {json.dumps(report['targets'])}; wrote {path} and .md")
     return 0
 

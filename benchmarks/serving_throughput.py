@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from benchmarks import lambda_harness as harness
-from benchmarks.machine import machine_info, machine_line
+from benchmarks.machine import machine_info, machine_line, write_results
 
 EXPORT = "dynamic"
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "parts": parts,
         "machine": machine_info() | harness.versions(),
     }
-    path = harness.write_results("serving_throughput", report, markdown(report))
+    path = write_results("serving_throughput", report, markdown(report))
     print(f"wrote {path} and .md")
     return 0 if all(set(p.get("statuses", {"200": 1})) == {"200"} for p in parts.values()) else 1
 
