@@ -31,6 +31,7 @@ from benchmarks.machine import RESULTS_DIR, machine_info, machine_line, write_re
 from training.config import TrainConfig, load_config
 from training.datasets import ensure_dataset
 from training.settings import REPO_ROOT, TrainingSettings
+from training.train import ultralytics_train_args
 from training.ultralytics_env import import_ultralytics
 
 GOAL_RATIO = 1.25
@@ -41,34 +42,9 @@ VENV_BIN = Path(sys.executable).parent
 
 def yolo_train_command(config: TrainConfig, data_yaml: Path, project: Path) -> list[str]:
     """``yolo train`` with the arguments :func:`training.train.train_model` passes."""
-    params = config.train
-    args = {
-        "model": params.model,
-        "data": data_yaml,
-        "epochs": params.epochs,
-        "imgsz": params.imgsz,
-        "batch": params.batch,
-        "optimizer": params.optimizer,
-        "lr0": params.lr0,
-        "lrf": params.lrf,
-        "momentum": params.momentum,
-        "weight_decay": params.weight_decay,
-        "warmup_epochs": params.warmup_epochs,
-        "patience": params.patience,
-        "close_mosaic": params.close_mosaic,
-        "mosaic": params.mosaic,
-        "fliplr": params.fliplr,
-        "workers": params.workers,
-        "seed": params.seed,
-        "fraction": params.fraction,
-        "plots": params.plots,
-        "pretrained": False,
-        "amp": False,
-        "device": "cpu",
-        "project": project,
-        "name": "train",
-        "exist_ok": True,
-    }
+    args = {"model": config.train.model} | ultralytics_train_args(
+        config, data_yaml, project / "train"
+    )
     return [str(VENV_BIN / "yolo"), "train", *(f"{k}={v}" for k, v in args.items())]
 
 

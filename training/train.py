@@ -63,6 +63,38 @@ def _add_epoch_callbacks(
     model.add_callback("on_fit_epoch_end", fit_epoch_end)
 
 
+def ultralytics_train_args(config: TrainConfig, data_yaml: Path, run_dir: Path) -> dict:
+    """The arguments of Ultralytics' ``train`` (``model.train(**args)`` or ``yolo train
+    key=value ...``) for ``config.train``: from scratch, on the CPU, into ``run_dir``."""
+    params = config.train
+    return {
+        "data": str(data_yaml),
+        "epochs": params.epochs,
+        "imgsz": params.imgsz,
+        "batch": params.batch,
+        "optimizer": params.optimizer,
+        "lr0": params.lr0,
+        "lrf": params.lrf,
+        "momentum": params.momentum,
+        "weight_decay": params.weight_decay,
+        "warmup_epochs": params.warmup_epochs,
+        "patience": params.patience,
+        "close_mosaic": params.close_mosaic,
+        "mosaic": params.mosaic,
+        "fliplr": params.fliplr,
+        "workers": params.workers,
+        "seed": params.seed,
+        "fraction": params.fraction,
+        "pretrained": False,
+        "amp": False,
+        "device": "cpu",
+        "plots": params.plots,
+        "project": str(run_dir.parent),
+        "name": run_dir.name,
+        "exist_ok": True,
+    }
+
+
 def train_model(
     config: TrainConfig,
     data_yaml: Path,
@@ -80,33 +112,7 @@ def train_model(
     if on_epoch_end is not None:
         _add_epoch_callbacks(model, on_epoch_end, on_best)
     started = time.monotonic()
-    model.train(
-        data=str(data_yaml),
-        epochs=params.epochs,
-        imgsz=params.imgsz,
-        batch=params.batch,
-        optimizer=params.optimizer,
-        lr0=params.lr0,
-        lrf=params.lrf,
-        momentum=params.momentum,
-        weight_decay=params.weight_decay,
-        warmup_epochs=params.warmup_epochs,
-        patience=params.patience,
-        close_mosaic=params.close_mosaic,
-        mosaic=params.mosaic,
-        fliplr=params.fliplr,
-        workers=params.workers,
-        seed=params.seed,
-        fraction=params.fraction,
-        pretrained=False,
-        amp=False,
-        device="cpu",
-        plots=params.plots,
-        verbose=False,
-        project=str(run_dir.parent),
-        name=run_dir.name,
-        exist_ok=True,
-    )
+    model.train(**ultralytics_train_args(config, data_yaml, run_dir), verbose=False)
     trainer = model.trainer
     weights = Path(trainer.best if Path(trainer.best).exists() else trainer.last)
     return TrainedModel(
