@@ -9,14 +9,14 @@ dynamic height and width (calibrated on the photos padded only to the stride, as
 sees them, so that both give NMS a similar load). Latency does not depend on the weights,
 except through NMS.
 
-An environment is a fresh process that imports ``predict.handler`` with the environment
-template.yaml gives the function (its literal variables, e.g. ``GLIBC_TUNABLES``, plus
-``PREDICT_*`` settings for this machine), the alias and model served by a moto server
-(S3 + SSM) on 127.0.0.1, and an empty model cache: its first request is a cold start. As
-on Lambda, the third-party packages come compiled (the layer ships bytecode; here Python
-caches it under ``<work dir>/pycache``, filled by a first, untimed process) and the
-function's own modules do not: each process imports them from a fresh copy of
-``functions/predict/predict``, as /var/task holds source only.
+An environment is a fresh process of the python3.12 runtime environment
+(``.venv-lambda-py312``: what the managed runtime ships, boto3 included) running the function
+as ``sam build`` packages it (:func:`built_function`: the code and the runtime layer, both
+with the bytecode they ship, and none written at run time as /var/task and /opt are
+read-only), with the environment template.yaml gives the function (its literal variables,
+e.g. ``GLIBC_TUNABLES``, plus ``PREDICT_*`` settings for this machine), the alias and model
+served by a moto server (S3 + SSM) on 127.0.0.1, and an empty model cache: its first
+request is a cold start.
 """
 
 import argparse
@@ -40,6 +40,9 @@ MODEL_NAME = "detector"
 ALIAS_PARAMETER = "/detector/bench/model-alias"
 ALIAS_TTL_S = 5
 """``template.yaml``'s default ``AliasCacheTtlSeconds``: warm requests re-read SSM this often."""
+LAMBDA_PYTHON = REPO / ".venv-lambda-py312" / "bin" / "python"
+"""The python3.12 runtime environment (``make setup``), as in
+``tests/functions/predict/support.RUNTIME_PYTHON``."""
 EXPORTS = ("fixed", "dynamic")
 """Fixed 640x640 input, or dynamic height and width (minimum-padding letterbox)."""
 VERSIONS = {"fixed": "1", "dynamic": "2"}
@@ -63,9 +66,13 @@ def argument_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def bus_jpeg_path() -> Path:
-    """``bus.jpg`` (810x1080, portrait) from the Ultralytics wheel."""
+    """``bus.jpg`` (810x1080, portrait) from the Ultralytics wheel; in a
+    :func:`lambda_environment`, which has no Ultralytics, the path its parent found
+    (``BENCHMARK_IMAGE``)."""
     import importlib.util
 
+    if "BENCHMARK_IMAGE" in os.environ:
+        return Path(os.environ["BENCHMARK_IMAGE"])
     (package_dir,) = importlib.util.find_spec("ultralytics").submodule_search_locations
     return Path(package_dir) / "assets" / "bus.jpg"
 
@@ -163,31 +170,42 @@ def publish(onnx_path: Path, endpoint: str, kind: str) -> str:
     return version
 
 
+def built_function(work_dir: Path) -> Path:
+    """The function and its layer as ``sam build`` makes them for ``make deploy``, kept in
+    ``work_dir`` (rebuilt where their sources changed); ``PredictFunction/`` and
+    ``RuntimeLayer/python/`` are Lambda's /var/task and /opt/python."""
+    from tests.functions.predict.support import sam_build
+
+    return sam_build(work_dir / "sam_build", work_dir / "sam_cache")
+
+
 @contextlib.contextmanager
 def lambda_environment(
     endpoint: str, work_dir: Path, threads: int, without: list[str] = ()
 ) -> Iterator[dict[str, str]]:
     """Environment variables of one new execution environment (see the module docstring):
-    its model cache and its copy of the function's code are new folders in ``work_dir``,
-    removed afterwards."""
+    the built function and layer on its path, its model cache a new folder in
+    ``work_dir``, removed afterwards. Run it with :data:`LAMBDA_PYTHON`."""
     import shutil
     import uuid
 
-    task = work_dir / "environments" / uuid.uuid4().hex
-    shutil.copytree(REPO / "functions" / "predict" / "predict", task / "task" / "predict")
+    build = built_function(work_dir)
+    tmp = work_dir / "environments" / uuid.uuid4().hex
     try:
-        yield _environment_variables(endpoint, work_dir, task, threads, without)
+        yield _environment_variables(endpoint, build, tmp, threads, without)
     finally:
-        shutil.rmtree(task, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _environment_variables(endpoint, work_dir: Path, task: Path, threads: int, without):
+def _environment_variables(endpoint, build: Path, tmp: Path, threads: int, without):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREDICT_"))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(function_environment(without))
+    paths = [build / "PredictFunction", build / "RuntimeLayer" / "python"]
     env.update(
-        PYTHONPATH=str(task / "task"),
-        PYTHONPYCACHEPREFIX=str(work_dir / "pycache"),
+        PYTHONPATH=os.pathsep.join(map(str, paths)),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONNOUSERSITE="1",
+        BENCHMARK_IMAGE=str(bus_jpeg_path()),
     )
     env.update(
         AWS_ACCESS_KEY_ID="test",
@@ -198,22 +216,25 @@ def _environment_variables(endpoint, work_dir: Path, task: Path, threads: int, w
         PREDICT_MODEL_NAME=MODEL_NAME,
         PREDICT_ALIAS_PARAMETER=ALIAS_PARAMETER,
         PREDICT_ALIAS_TTL_SECONDS=str(ALIAS_TTL_S),
-        PREDICT_CACHE_DIR=str(task / "tmp" / "models"),
+        PREDICT_CACHE_DIR=str(tmp / "models"),
         PREDICT_INTRA_OP_THREADS=str(threads),
         PREDICT_CONF=str(CONF),
     )
     return env
 
 
-def run_child(module: str, args: list[str], env: dict[str, str]) -> tuple[dict, float]:
-    """Run ``python -m benchmarks.<module> --child <result file> args...``; its JSON result
+def run_child(
+    module: str, args: list[str], env: dict[str, str], python: Path | str = sys.executable
+) -> tuple[dict, float]:
+    """Run ``python -m benchmarks.<module> --child <result file> args...`` (``python``: this
+    interpreter, or :data:`LAMBDA_PYTHON` in a :func:`lambda_environment`); its JSON result
     and its wall time in seconds (start to exit)."""
     import tempfile
     import time
 
     with tempfile.TemporaryDirectory() as tmp:
         result_path = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", f"benchmarks.{module}", "--child", str(result_path)]
+        command = [str(python), "-m", f"benchmarks.{module}", "--child", str(result_path)]
         started = time.perf_counter()
         done = subprocess.run(command + args, env=env, cwd=REPO, capture_output=True, text=True)
         wall_s = time.perf_counter() - started
@@ -224,15 +245,18 @@ def run_child(module: str, args: list[str], env: dict[str, str]) -> tuple[dict, 
     return result, wall_s
 
 
-def rest_event(jpeg: bytes) -> dict:
+def rest_event(
+    body: bytes, content_type: str = "image/jpeg", query: dict[str, str] | None = None
+) -> dict:
     """``events/predict_jpeg.json`` (an API Gateway REST proxy event for ``POST /predict``)
-    carrying ``jpeg`` base64-encoded, with ``conf`` as a query parameter."""
+    carrying ``body`` base64-encoded, with the query (default: ``conf``)."""
+    query = {"conf": str(CONF)} if query is None else query
     event = json.loads((REPO / "events" / "predict_jpeg.json").read_text())
-    event["headers"]["Content-Length"] = str(len(jpeg))
-    event["multiValueHeaders"]["Content-Length"] = [str(len(jpeg))]
-    event["queryStringParameters"] = {"conf": str(CONF)}
-    event["multiValueQueryStringParameters"] = {"conf": [str(CONF)]}
-    event["body"] = base64.b64encode(jpeg).decode()
+    event["headers"] |= {"Content-Length": str(len(body)), "Content-Type": content_type}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    event["body"] = base64.b64encode(body).decode()
     return event
 
 

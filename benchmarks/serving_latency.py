@@ -16,10 +16,12 @@ letterboxes to 640x480 for the 4:3 photo). The image is ``bus.jpg``. After ``--w
 
 plus the ``timings_ms`` the API reports, and what is left of (b) beyond them (the framework:
 event, base64, routing, validation, JSON, logs and metrics). Every path runs in a fresh
-process of its own with the function's environment (``GLIBC_TUNABLES`` included). The
-Lambda processes first time their cold start: imports, model store, download into an empty
-cache, session creation and the first prediction. ``--cold-starts`` fresh processes per
-export are timed; the last one also runs the warm requests and reports its peak RSS.
+process of its own with the function's environment (``GLIBC_TUNABLES`` included); (b) and
+(c) run the function and layer as ``sam build`` packages them, under the python3.12 runtime
+environment. The Lambda processes first time their cold start: imports, model store,
+download into an empty cache, session creation and the first prediction. ``--cold-starts``
+fresh processes per export are timed; the last one also runs the warm requests and reports
+its peak RSS.
 
     .venv/bin/python -m benchmarks.serving_latency                 # 50 runs, 5 cold starts
     .venv/bin/python -m benchmarks.serving_latency --threads 2
@@ -108,6 +110,7 @@ def lambda_child(result_path: Path, runs: int, warmup: int) -> None:
         "timings_ms": stages,
         "detections": sorted(detections),
         "input_shape": list(tensor.shape),
+        "python": sys.version.split()[0],
         "intra_op_num_threads": options.intra_op_num_threads,
         "peak_rss_mb": round(harness.memory_kib() / 1024, 1),
     }
@@ -172,9 +175,11 @@ def measure(args: argparse.Namespace) -> dict:
                 with harness.lambda_environment(
                     endpoint, work_dir, args.threads, args.without_env
                 ) as env:
-                    result, wall_s = harness.run_child("serving_latency", role, env)
+                    result, wall_s = harness.run_child(
+                        "serving_latency", role, env, python=harness.LAMBDA_PYTHON
+                    )
                 if i < 0:
-                    continue  # untimed: it filled the bytecode cache
+                    continue  # untimed: it read the built files into the page cache
                 result["cold_start"]["process_wall_ms"] = round(wall_s * 1000, 1)
                 result["cold_start"]["model_load_ms"] = _model_load_ms(result.pop("stdout"))
                 cold[kind].append(result["cold_start"])
@@ -269,6 +274,7 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
         "function_environment": harness.function_environment(args.without_env),
         "alias_cache_ttl_s": harness.ALIAS_TTL_S,
         "aws": "moto server on 127.0.0.1 (S3 + SSM)",
+        "lambda_python": lambdas[harness.EXPORTS[0]]["python"],
         "summary": {
             "ultralytics_predict": a,
             "lambda_handler": b,
@@ -412,8 +418,10 @@ def markdown(r: dict) -> str:
         "",
         "Cold start: imports of `predict.handler` (settings, app, store), then the first request"
         " (alias, manifest, download into an empty cache, session, prediction), in a new "
-        f"process. Detections on bus.jpg: Ultralytics {d['ultralytics']}, Lambda "
-        f"{d['lambda']}. Peak RSS is the warm process's `VmHWM` after its requests.",
+        f"process of the python3.12 runtime environment (Python {r['lambda_python']}) running "
+        "the function and its layer as `sam build` packages them. Detections on bus.jpg: "
+        f"Ultralytics {d['ultralytics']}, Lambda {d['lambda']}. Peak RSS is the warm "
+        "process's `VmHWM` after its requests.",
         "",
         machine_line(m, f"ONNX Runtime {m['onnxruntime']}", f"Ultralytics {m['ultralytics']}"),
         "",

@@ -116,7 +116,10 @@ def measure(args: argparse.Namespace) -> dict:
         child_args = ["--role", "lambda", "--requests", str(args.requests)]
         with harness.lambda_environment(endpoint, work_dir, 1, args.without_env) as env:
             lambda_result, _ = harness.run_child(
-                "serving_memory", [*child_args, "--every", str(args.every)], env
+                "serving_memory",
+                [*child_args, "--every", str(args.every)],
+                env,
+                python=harness.LAMBDA_PYTHON,
             )
     print(f"part 1: {args.requests} requests, peak RSS {lambda_result['peak_rss_mb']} MiB")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

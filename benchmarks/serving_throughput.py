@@ -31,8 +31,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-
 from benchmarks import lambda_harness as harness
 from benchmarks.machine import machine_info, machine_line, write_results
 
@@ -42,7 +40,6 @@ EXPORT = "dynamic"
 def serve_child(port_file: Path) -> None:
     """Part 1's environment, in this fresh process: serve until killed."""
     import predict.handler as lambda_module
-    from tests.functions.predict.support import rest_event
 
     context = harness.LambdaContext()
 
@@ -51,7 +48,7 @@ def serve_child(port_file: Path) -> None:
             url = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            event = rest_event("POST", url.path, body, self.headers["Content-Type"], query)
+            event = harness.rest_event(body, self.headers["Content-Type"], query)
             response = lambda_module.handler(event, context)
             payload = response["body"].encode()
             if response.get("isBase64Encoded"):
@@ -73,6 +70,8 @@ def serve_child(port_file: Path) -> None:
 
 def loop(url: str, jpeg: bytes, seconds: float, warmup: int) -> dict:
     """Back-to-back requests for ``seconds`` after ``warmup``; counts and latencies."""
+    import requests  # not in the runtime environment that serve_child runs in
+
     session = requests.Session()
     headers = {"Content-Type": "image/jpeg"}
     params = {"conf": str(harness.CONF)}
@@ -119,7 +118,13 @@ def _serve_and_loop(args: argparse.Namespace, jpeg: bytes, work_dir: Path, env: 
     """Start the environment, loop against it, stop it."""
     port_file = work_dir / f"throughput-{os.getpid()}.port"
     port_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "benchmarks.serving_throughput", "--child", str(port_file)]
+    command = [
+        harness.LAMBDA_PYTHON,
+        "-m",
+        "benchmarks.serving_throughput",
+        "--child",
+        str(port_file),
+    ]
     child = subprocess.Popen(command, env=env, cwd=harness.REPO, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

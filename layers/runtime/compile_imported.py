@@ -18,11 +18,14 @@ import sys
 from pathlib import Path
 
 MODULES = [
-    # What the function's modules import, at init and on the first requests.
+    # What the function's modules import at init, and what the first requests load later
+    # (tests/functions/predict/test_lambda_package.py serves them and names any left out).
+    "anyio._backends._asyncio",  # Starlette runs the sync endpoints in anyio's thread pool
     "aws_lambda_powertools",
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.logging.correlation_paths",
     "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.shared.json_encoder",  # the metrics' flush at the end of a request
     "aws_lambda_powertools.utilities.parameters",
     "fastapi",
     "fastapi.exceptions",
@@ -31,10 +34,12 @@ MODULES = [
     "numpy",
     "onnxruntime",
     "PIL.BmpImagePlugin",
+    "PIL.GifImagePlugin",  # with PPM, imported by every Image.open (Image.preinit)
     "PIL.Image",
     "PIL.ImageOps",
     "PIL.JpegImagePlugin",
     "PIL.PngImagePlugin",
+    "PIL.PpmImagePlugin",
     "PIL.WebPImagePlugin",
     "prometheus_client",
     "prometheus_client.exposition",

@@ -1,8 +1,8 @@
 """Known vulnerabilities in the pinned dependencies (pip-audit, offline resolution).
 
-Policy: a known vulnerability in what the Lambda ships (functions/predict/requirements.txt,
-layers/runtime/requirements.txt, and their dependencies as uv.lock resolves them) fails the
-test; one anywhere else in uv.lock (training, tooling, tests) is reported as a warning.
+Policy: a known vulnerability in what the Lambda ships (layers/runtime/requirements.txt, the
+function's only third-party packages, and their dependencies as uv.lock resolves them) fails
+the test; one anywhere else in uv.lock (training, tooling, tests) is reported as a warning.
 
 pip-audit asks PyPI's vulnerability data (the JSON API per release), or OSV where PyPI's is
 unreachable. Where neither answers, the tests skip and say so.
@@ -23,10 +23,7 @@ import pytest
 
 from tests.static.support import ROOT, tool
 
-LAMBDA_REQUIREMENTS = [
-    ROOT / "functions" / "predict" / "requirements.txt",
-    ROOT / "layers" / "runtime" / "requirements.txt",
-]
+LAMBDA_REQUIREMENTS = [ROOT / "layers" / "runtime" / "requirements.txt"]
 PIP_AUDIT_TIMEOUT = 300
 
 

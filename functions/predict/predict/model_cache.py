@@ -8,7 +8,7 @@ serve are never evicted, and a version that cannot fit is refused.
 
 Example:
     >>> cache = ModelCache(Path("/tmp/models/detector"), budget_bytes=384 * 2**20)
-    >>> path = cache.fetch(manifest, download=lambda target: s3.download_file(b, k, target),
+    >>> path = cache.fetch(manifest, download=lambda target: s3.download_file(b, k, str(target)),
     ...                    keep={"2"})
 """
 

@@ -29,8 +29,10 @@ Example:
     >>> selection.model.detector.predict(rgb_image), selection.alias
 """
 
+import contextlib
 import logging
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -64,6 +66,7 @@ from predict.settings import Settings
 logger = logging.getLogger(__name__)
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_DOWNLOAD_CHUNK_BYTES = 1 << 20
 NO_MODEL = NO_VERSION
 """The alias value before any promotion (``template.yaml`` creates the parameter with it)."""
 
@@ -588,7 +591,11 @@ class ModelStore:
 
         def download(target: Path) -> None:
             try:
-                self._s3_client().download_file(bucket, key, str(target))
+                # One streamed GET: download_file's ranged, threaded transfer took about
+                # 50 ms more CPU for an 11 MB model, on the cold start's critical path.
+                body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+                with contextlib.closing(body), target.open("wb") as file:
+                    shutil.copyfileobj(body, file, _DOWNLOAD_CHUNK_BYTES)
             except (ClientError, BotoCoreError) as exc:
                 raise ModelVersionNotFoundError(
                     f"model {manifest.model_name!r} version {manifest.version!r}: cannot "

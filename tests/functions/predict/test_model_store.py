@@ -126,7 +126,7 @@ def cached_versions(settings: Settings) -> set[str]:
 
 
 class GatedS3:
-    """A real S3 client whose ``download_file`` of ``key`` waits at a gate.
+    """A real S3 client whose ``get_object`` of ``key`` waits at a gate.
 
     ``entered`` is set when a download of ``key`` starts; it proceeds once ``opened`` is
     set. ``downloads`` counts the downloads of ``key``.
@@ -142,13 +142,13 @@ class GatedS3:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def download_file(self, bucket: str, key: str, filename: str) -> None:
-        if key == self.key:
+    def get_object(self, **kwargs: Any) -> dict:
+        if kwargs["Key"] == self.key:
             self.downloads += 1
             self.entered.set()
             if not self.opened.wait(GATE_TIMEOUT_S):
                 raise TimeoutError("the test never opened the download gate")
-        self._client.download_file(bucket, key, filename)
+        return self._client.get_object(**kwargs)
 
 
 class GatedSession:
