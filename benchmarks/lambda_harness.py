@@ -22,6 +22,7 @@ request is a cold start.
 import argparse
 import base64
 import contextlib
+import functools
 import json
 import math
 import os
@@ -170,10 +171,11 @@ def publish(onnx_path: Path, endpoint: str, kind: str) -> str:
     return version
 
 
+@functools.cache
 def built_function(work_dir: Path) -> Path:
     """The function and its layer as ``sam build`` makes them for ``make deploy``, kept in
-    ``work_dir`` (rebuilt where their sources changed); ``PredictFunction/`` and
-    ``RuntimeLayer/python/`` are Lambda's /var/task and /opt/python."""
+    ``work_dir`` (rebuilt where their sources changed, once per benchmark process);
+    ``PredictFunction/`` and ``RuntimeLayer/python/`` are Lambda's /var/task and /opt/python."""
     from tests.functions.predict.support import sam_build
 
     return sam_build(work_dir / "sam_build", work_dir / "sam_cache")
