@@ -310,14 +310,34 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
     }
 
 
-def versions() -> dict[str, str]:
-    """The inference libraries' versions, for the results."""
+def versions(work_dir: Path) -> dict[str, str]:
+    """The inference libraries' versions, for the results: this process's (Ultralytics'
+    side) and, as ``lambda_*``, the execution environments' (:data:`LAMBDA_PYTHON` with the
+    built layer of ``work_dir``)."""
     import numpy
     import onnxruntime
     import ultralytics
 
+    code = (
+        "import json, platform, numpy, onnxruntime; print(json.dumps({"
+        "'lambda_python': platform.python_version(), "
+        "'lambda_onnxruntime': onnxruntime.__version__, 'lambda_numpy': numpy.__version__}))"
+    )
+    layer = built_function(work_dir) / "RuntimeLayer" / "python"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(layer), "PYTHONNOUSERSITE": "1"}
+    done = subprocess.run(
+        [str(LAMBDA_PYTHON), "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return {
         "onnxruntime": onnxruntime.__version__,
         "ultralytics": ultralytics.__version__,
         "numpy": numpy.__version__,
-    }
+    } | json.loads(done.stdout)
+
+
+def lambda_line(machine: dict) -> str:
+    """The Markdown line naming the execution environments' Python and libraries."""
+    return (
+        f"Execution environments: Python {machine['lambda_python']}, ONNX Runtime "
+        f"{machine['lambda_onnxruntime']}, numpy {machine['lambda_numpy']} (the built layer)."
+    )

@@ -110,7 +110,6 @@ def lambda_child(result_path: Path, runs: int, warmup: int) -> None:
         "timings_ms": stages,
         "detections": sorted(detections),
         "input_shape": list(tensor.shape),
-        "python": sys.version.split()[0],
         "intra_op_num_threads": options.intra_op_num_threads,
         "peak_rss_mb": round(harness.memory_kib() / 1024, 1),
     }
@@ -274,7 +273,6 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
         "function_environment": harness.function_environment(args.without_env),
         "alias_cache_ttl_s": harness.ALIAS_TTL_S,
         "aws": "moto server on 127.0.0.1 (S3 + SSM)",
-        "lambda_python": lambdas[harness.EXPORTS[0]]["python"],
         "summary": {
             "ultralytics_predict": a,
             "lambda_handler": b,
@@ -306,7 +304,7 @@ def report(args, models, lambdas, cold, ultralytics) -> dict:
             }
             for kind in harness.EXPORTS
         },
-        "machine": machine_info() | harness.versions(),
+        "machine": machine_info() | harness.versions(args.work_dir.resolve()),
     }
 
 
@@ -418,12 +416,14 @@ def markdown(r: dict) -> str:
         "",
         "Cold start: imports of `predict.handler` (settings, app, store), then the first request"
         " (alias, manifest, download into an empty cache, session, prediction), in a new "
-        f"process of the python3.12 runtime environment (Python {r['lambda_python']}) running "
+        f"process of the python3.12 runtime environment (Python {m['lambda_python']}) running "
         "the function and its layer as `sam build` packages them. Detections on bus.jpg: "
         f"Ultralytics {d['ultralytics']}, Lambda {d['lambda']}. Peak RSS is the warm "
         "process's `VmHWM` after its requests.",
         "",
         machine_line(m, f"ONNX Runtime {m['onnxruntime']}", f"Ultralytics {m['ultralytics']}"),
+        "",
+        harness.lambda_line(m),
         "",
     ]
     return "\n".join(lines)

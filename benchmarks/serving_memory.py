@@ -155,7 +155,7 @@ def measure(args: argparse.Namespace) -> dict:
             "growth_mb": {"target": 0.0, "measured": growth, "met": growth <= 1.0},
         },
         "session_options": sessions,
-        "machine": machine_info() | harness.versions(),
+        "machine": machine_info() | harness.versions(args.work_dir.resolve()),
     }
 
 
@@ -196,6 +196,8 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         machine_line(m, f"ONNX Runtime {m['onnxruntime']}"),
+        "",
+        harness.lambda_line(m),
         "",
     ]
     return "\n".join(lines)

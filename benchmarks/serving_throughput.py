@@ -184,6 +184,8 @@ def markdown(r: dict) -> str:
         "",
         machine_line(m, f"ONNX Runtime {m['onnxruntime']}"),
         "",
+        harness.lambda_line(m),
+        "",
     ]
     return "\n".join(lines)
 
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "function_environment": harness.function_environment(args.without_env),
         "parts": parts,
-        "machine": machine_info() | harness.versions(),
+        "machine": machine_info() | harness.versions(args.work_dir.resolve()),
     }
     path = write_results("serving_throughput", report, markdown(report))
     print(f"wrote {path} and .md")

@@ -15,7 +15,7 @@ verb="${1:-deploy}"
 [[ $# -gt 0 ]] && shift
 case "$verb" in
   deploy)
-    # sam build's python3.12 workflow needs a real python3.12 first on PATH.
+    # The function's and the layer's makefiles build with the python3.12 first on PATH.
     py312="$(find_python 3.12)" || die "python3.12 not found (pyenv install 3.12)"
     log "sam build (layer and function for python3.12, using $py312)"
     PATH="$(dirname "$py312"):$PATH" "$SAM" build --config-env localstack

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import boto3
 import onnxruntime as ort
+import urllib3.exceptions
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,6 +68,10 @@ logger = logging.getLogger(__name__)
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _DOWNLOAD_CHUNK_BYTES = 1 << 20
+_DOWNLOAD_ATTEMPTS = 3
+_BODY_ERRORS = (BotoCoreError, urllib3.exceptions.HTTPError)
+"""What reading an S3 body raises when it breaks off: botocore's errors, and urllib3's where
+botocore passes them through (e.g. a TLS error)."""
 NO_MODEL = NO_VERSION
 """The alias value before any promotion (``template.yaml`` creates the parameter with it)."""
 
@@ -589,18 +594,36 @@ class ModelStore:
     def _downloader(self, manifest: ModelManifest) -> Callable[[Path], None]:
         bucket, key = self.settings.models_bucket, onnx_key(manifest.model_name, manifest.version)
 
+        def cannot_download(exc: Exception) -> ModelVersionNotFoundError:
+            return ModelVersionNotFoundError(
+                f"model {manifest.model_name!r} version {manifest.version!r}: cannot "
+                f"download s3://{bucket}/{key}: {exc}"
+            )
+
         def download(target: Path) -> None:
-            try:
-                # One streamed GET: download_file's ranged, threaded transfer took about
-                # 50 ms more CPU for an 11 MB model, on the cold start's critical path.
-                body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-                with contextlib.closing(body), target.open("wb") as file:
-                    shutil.copyfileobj(body, file, _DOWNLOAD_CHUNK_BYTES)
-            except (ClientError, BotoCoreError) as exc:
-                raise ModelVersionNotFoundError(
-                    f"model {manifest.model_name!r} version {manifest.version!r}: cannot "
-                    f"download s3://{bucket}/{key}: {exc}"
-                ) from exc
+            # One streamed GET: download_file's ranged, threaded transfer took about 50 ms
+            # more CPU for an 11 MB model, on the cold start's critical path. botocore
+            # retries the request, not a body that breaks off; that is retried here.
+            for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+                try:
+                    body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+                except (ClientError, BotoCoreError) as exc:
+                    raise cannot_download(exc) from exc
+                try:
+                    with contextlib.closing(body), target.open("wb") as file:
+                        shutil.copyfileobj(body, file, _DOWNLOAD_CHUNK_BYTES)
+                    return
+                except _BODY_ERRORS as exc:
+                    error = exc
+                    logger.warning(
+                        "model download broke off",
+                        extra={
+                            "key": key,
+                            "attempt": f"{attempt} of {_DOWNLOAD_ATTEMPTS}",
+                            "reason": str(exc),
+                        },
+                    )
+            raise cannot_download(error) from error
 
         return download
 

@@ -102,22 +102,25 @@ def published_to_moto(
     yields the function's environment variables that point it there."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    credentials["AWS_DEFAULT_REGION"] = "us-east-1"
-    for name, value in (credentials | {"AWS_ENDPOINT_URL": f"http://{host}:{port}"}).items():
-        monkeypatch.setenv(name, value)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    publish("1", onnx_models[SQUARE_IMGSZ], SQUARE_IMGSZ)
-    set_alias("1")
-    yield credentials | {
-        "PREDICT_AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "PREDICT_MODELS_BUCKET": BUCKET,
-        "PREDICT_MODEL_NAME": MODEL_NAME,
-        "PREDICT_ALIAS_PARAMETER": ALIAS_PARAMETER,
-        "PREDICT_CACHE_DIR": str(tmp_path / "models"),
-    }
-    server.stop()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        credentials["AWS_DEFAULT_REGION"] = "us-east-1"
+        for name, value in (credentials | {"AWS_ENDPOINT_URL": endpoint}).items():
+            monkeypatch.setenv(name, value)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        publish("1", onnx_models[SQUARE_IMGSZ], SQUARE_IMGSZ)
+        set_alias("1")
+        yield credentials | {
+            "PREDICT_AWS_ENDPOINT_URL": endpoint,
+            "PREDICT_MODELS_BUCKET": BUCKET,
+            "PREDICT_MODEL_NAME": MODEL_NAME,
+            "PREDICT_ALIAS_PARAMETER": ALIAS_PARAMETER,
+            "PREDICT_CACHE_DIR": str(tmp_path / "models"),
+        }
+    finally:
+        server.stop()
 
 
 def test_built_package_serves_under_the_python312_runtime(

@@ -18,6 +18,8 @@ import boto3
 import numpy as np
 import onnx
 import pytest
+import urllib3.exceptions
+from botocore.exceptions import ResponseStreamingError
 
 from predict.detector import Detector
 from predict.errors import (
@@ -149,6 +151,42 @@ class GatedS3:
             if not self.opened.wait(GATE_TIMEOUT_S):
                 raise TimeoutError("the test never opened the download gate")
         return self._client.get_object(**kwargs)
+
+
+class BreakingS3:
+    """A real S3 client whose first ``breaks`` bodies of ``key`` raise the next of ``errors``
+    after their first 1 MiB, as a connection that drops mid-download does."""
+
+    def __init__(self, key: str, errors: list[Exception]) -> None:
+        self._client = boto3.client("s3")
+        self.key = key
+        self.errors = errors
+        self.gets = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **kwargs: Any) -> dict:
+        response = self._client.get_object(**kwargs)
+        if kwargs["Key"] == self.key:
+            self.gets += 1
+            if self.errors:
+                response["Body"] = _BreakingBody(response["Body"], self.errors.pop(0))
+        return response
+
+
+class _BreakingBody:
+    def __init__(self, body: Any, error: Exception) -> None:
+        self._body, self._error, self._sent = body, error, False
+
+    def read(self, amount: int = -1) -> bytes:
+        if self._sent:
+            raise self._error
+        self._sent = True
+        return self._body.read(1 << 20)
+
+    def close(self) -> None:
+        self._body.close()
 
 
 class GatedSession:
@@ -349,6 +387,43 @@ def test_missing_onnx_file_raises(settings: Settings, square_onnx: Path) -> None
     with pytest.raises(ModelVersionNotFoundError, match="cannot download"):
         ModelStore(settings).current()
     assert not any(settings.cache_dir.rglob("*.part"))
+
+
+def _broken_streams(count: int) -> list[Exception]:
+    """What botocore and urllib3 raise when a body breaks off, ``count`` of them in turn."""
+    kinds = [
+        lambda: ResponseStreamingError(error="Connection broken: IncompleteRead"),
+        lambda: urllib3.exceptions.SSLError("record layer failure"),
+    ]
+    return [kinds[i % len(kinds)]() for i in range(count)]
+
+
+def test_download_that_breaks_off_is_retried(
+    settings: Settings, square_onnx: Path, store_warnings: list[logging.LogRecord]
+) -> None:
+    publish("1", square_onnx, SQUARE_IMGSZ)
+    set_alias("1")
+    s3 = BreakingS3(onnx_key(MODEL_NAME, "1"), _broken_streams(2))
+    store = ModelStore(settings, s3_client=s3)
+    assert store.current().version == "1"
+    assert s3.gets == 3
+    assert sha256_file(settings.cache_dir / MODEL_NAME / "1" / "model.onnx") == sha256_file(
+        square_onnx
+    )
+    assert [r.getMessage() for r in store_warnings] == ["model download broke off"] * 2
+
+
+def test_download_that_keeps_breaking_off_is_refused(settings: Settings, square_onnx: Path) -> None:
+    publish("1", square_onnx, SQUARE_IMGSZ)
+    set_alias("1")
+    s3 = BreakingS3(onnx_key(MODEL_NAME, "1"), _broken_streams(3))
+    with pytest.raises(
+        ModelVersionNotFoundError, match=r"cannot download s3://.*Connection broken"
+    ):
+        ModelStore(settings, s3_client=s3).current()
+    assert s3.gets == 3
+    assert not any(settings.cache_dir.rglob("*.part"))
+    assert cached_versions(settings) == set()
 
 
 def test_missing_version_on_a_warm_environment_keeps_serving(
